@@ -1,0 +1,136 @@
+"""The functional face of jaxgan: pure functions over explicit pytrees.
+
+Images are ``[N, H, W, C]`` float32 in [-1, 1] everywhere inside jaxgan (the official
+code's NCHW layout appears only in the converter and in ``--save-npz`` outputs).
+
+Each function takes the network definition (a Flax module built from its config; static,
+hashable) and its variables ``{'params': ..., 'buffers': ...}``. They compose with
+``jax.jit`` (close over or ``static_argnums`` the module), ``jax.vmap`` and ``jax.grad``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan.nets.configs import DiscriminatorConfig, EncoderConfig, GeneratorConfig
+from jaxgan.nets.discriminator import Discriminator
+from jaxgan.nets.generator import Generator
+
+Variables = dict[str, Any]
+
+
+def default_fused_modconv() -> bool:
+    """Fastest modulated-convolution path for the default backend (see benchmarks/)."""
+    return False
+
+
+def init_generator(cfg: GeneratorConfig, key) -> tuple[Generator, Variables]:
+    """Build a generator and initialise its variables as the official code does."""
+    G = Generator(cfg)
+    z = jnp.zeros((1, cfg.z_dim))
+    c = jnp.zeros((1, cfg.c_dim)) if cfg.c_dim else None
+    variables = G.init({"params": key}, z, c)
+    return G, dict(variables)
+
+
+def init_discriminator(cfg: DiscriminatorConfig, key) -> tuple[Discriminator, Variables]:
+    """Build a discriminator and initialise its parameters."""
+    D = Discriminator(cfg)
+    img = jnp.zeros((max(cfg.mbstd_group_size or 1, 1), cfg.img_resolution, cfg.img_resolution,
+                     cfg.img_channels))
+    c = jnp.zeros((img.shape[0], cfg.c_dim)) if cfg.c_dim else None
+    variables = D.init({"params": key}, img, c)
+    return D, dict(variables)
+
+
+def variables_shape(module, cfg=None):
+    """Shapes of a module's variables without allocating them (``jax.eval_shape``)."""
+    if isinstance(module, Generator):
+        return jax.eval_shape(lambda k: init_generator(module.cfg, k)[1], jax.random.key(0))
+    if isinstance(module, Discriminator):
+        return jax.eval_shape(lambda k: init_discriminator(module.cfg, k)[1], jax.random.key(0))
+    from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
+    if isinstance(module, Encoder):
+        return jax.eval_shape(lambda k: init_encoder(module.cfg, k)[1], jax.random.key(0))
+    raise TypeError(f"unknown network type {type(module).__name__}")
+
+
+def mapping(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
+            truncation_cutoff=None):
+    """z ``[N, z_dim]`` (+ c ``[N, c_dim]``) -> ws ``[N, num_ws, w_dim]``."""
+    return G.apply(variables, z, c, truncation_psi, truncation_cutoff, method=Generator.mapping)
+
+
+def mapping_update_w_avg(G: Generator, variables: Variables, z, c=None):
+    """Training-mode mapping: returns ``(ws, variables)`` with w_avg moved toward the batch."""
+    ws, upd = G.apply(variables, z, c, update_w_avg=True, method=Generator.mapping,
+                      mutable=["buffers"])
+    return ws, {**variables, "buffers": upd["buffers"]}
+
+
+def styles(G: Generator, variables: Variables, ws):
+    """ws ``[N, num_ws, w_dim]`` -> StyleSpace ``{f'b{res}': {layer: [N, C]}}``."""
+    return G.apply(variables, ws, method=Generator.styles)
+
+
+def synthesize(G: Generator, variables: Variables, ws=None, *, styles=None, noise_mode="const",
+               noise=None, noise_key=None, fused: bool | None = None, force_fp32: bool = False):
+    """Render images from ws or from an explicit StyleSpace pytree.
+
+    Args:
+      G, variables: the generator.
+      ws: ``[N, num_ws, w_dim]`` (or pass ``styles=``).
+      styles: StyleSpace pytree as returned by :func:`styles` (edit it freely).
+      noise_mode: 'const' | 'random' (needs ``noise_key``) | 'none'.
+      noise: optional explicit unscaled noise maps ``{f'b{res}': {layer: [N, H, W]}}``.
+      fused: modulated-convolution path; None picks the backend's fastest.
+      force_fp32: run ``num_fp16_res`` blocks in float32.
+
+    Returns:
+      images ``[N, R, R, img_channels]`` float32.
+    """
+    if (ws is None) == (styles is None):
+        raise ValueError("synthesize: pass exactly one of ws or styles")
+    if styles is None:
+        styles = G.apply(variables, ws, method=Generator.styles)
+    fused = default_fused_modconv() if fused is None else fused
+    return G.apply(variables, styles, noise_mode=noise_mode, noise=noise, noise_key=noise_key,
+                   fused=fused, force_fp32=force_fp32, method=Generator.synthesis)
+
+
+def generate(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
+             truncation_cutoff=None, **synthesis_kw):
+    """z (+ c) -> images ``[N, R, R, C]``; keyword arguments as :func:`synthesize`."""
+    ws = mapping(G, variables, z, c, truncation_psi, truncation_cutoff)
+    return synthesize(G, variables, ws, **synthesis_kw)
+
+
+def discriminate(D: Discriminator, variables: Variables, img, c=None, force_fp32: bool = False):
+    """images ``[N, R, R, C]`` (+ c) -> logits ``[N, 1]``."""
+    return D.apply(variables, img, c, force_fp32=force_fp32)
+
+
+def init_encoder(cfg: EncoderConfig, key):
+    """Build an encoder and initialise its parameters."""
+    from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
+    E = Encoder(cfg)
+    img = jnp.zeros((1, cfg.img_resolution, cfg.img_resolution, cfg.img_channels))
+    return E, dict(E.init({"params": key}, img))
+
+
+def encode(E, variables: Variables, img):
+    """images ``[N, R, R, C]`` -> W+ ``[N, num_ws, w_dim]``."""
+    return E.apply(variables, img)
+
+
+def style_mixing(ws_a, ws_b, cutoff):
+    """Layers ``< cutoff`` from ``ws_a``, the rest from ``ws_b`` (cutoff may be traced/per-sample).
+
+    Args:
+      ws_a, ws_b: ``[N, num_ws, w_dim]``; cutoff: int or ``[N]``.
+    """
+    idx = jnp.arange(ws_a.shape[1])[None, :, None]
+    cutoff = jnp.reshape(jnp.asarray(cutoff), (-1, 1, 1))
+    return jnp.where(idx < cutoff, ws_a, ws_b)
