@@ -1,0 +1,91 @@
+"""Data sources for jaxgan: synthetic scenes, real digits and folders of images.
+
+Every source returns a ``dict`` of equal-length NumPy arrays (first axis ``N``) so that
+features serialise as flat named arrays (tfds / array_record)::
+
+    {'image': uint8 [N, H, W, C], 'label': int64 [N] (optional),
+     '<factor>': [N] or [N, k], 'mask_<concept>': bool [N, H, W], ...}
+
+Loaders may add a few non-array metadata entries (e.g. ``class_names``, ``skipped``);
+:func:`array_items` keeps only the per-example arrays.
+
+Inside jaxgan images are float32 in [-1, 1] NHWC; :func:`to_float` / :func:`to_uint8`
+convert between the two.
+
+Sources:
+  * :mod:`jaxgan.data.shapes` - synthetic sky/ground/object scenes with recorded
+    factors and exact concept masks; :mod:`jaxgan.data.tasks` - classification tasks
+    defined as functions of those factors.
+  * :mod:`jaxgan.data.digits` - scikit-learn's 8x8 digits, upsampled, fixed split.
+  * :mod:`jaxgan.data.folder` - a folder of image files (labels from sub-folders).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jaxgan.data.digits import load_digits_dataset
+from jaxgan.data.folder import iter_image_folder, list_image_folder, load_image_folder
+from jaxgan.data.shapes import (ALL_SHAPES, DEFAULT_SHAPES, FACTOR_NAMES, MASK_NAMES,
+                                render_factors, render_shapes, sample_factors)
+from jaxgan.data.tasks import TASKS, Task, get_task, make_task_dataset
+
+
+def _is_numpy(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
+
+
+def to_float(images):
+    """uint8 images -> float32 in [-1, 1] (``x / 127.5 - 1``).
+
+    Args:
+      images: uint8 array of any shape, e.g. ``[N, H, W, C]`` (NumPy or JAX).
+
+    Returns:
+      float32 array of the same shape and array type (NumPy in -> NumPy out).
+    """
+    if _is_numpy(images):
+        return np.asarray(images).astype(np.float32) / np.float32(127.5) - np.float32(1)
+    import jax.numpy as jnp  # noqa: PLC0415
+    return jnp.asarray(images).astype(jnp.float32) / 127.5 - 1.0
+
+
+def to_uint8(images):
+    """Float images in [-1, 1] -> uint8, rounding and clipping.
+
+    ``clip(floor((x + 1) * 127.5 + 0.5), 0, 255)``: round-half-up, the same values as the
+    official ``clip(x * 127.5 + 128, 0, 255).astype(uint8)``; exact inverse of
+    :func:`to_float` on uint8 inputs.
+
+    Args:
+      images: float array of any shape, e.g. ``[N, H, W, C]`` (NumPy or JAX).
+
+    Returns:
+      uint8 array of the same shape and array type.
+    """
+    if _is_numpy(images):
+        x = np.asarray(images, dtype=np.float32)
+        return np.clip(np.floor((x + 1) * 127.5 + 0.5), 0, 255).astype(np.uint8)
+    import jax.numpy as jnp  # noqa: PLC0415
+    x = jnp.asarray(images, dtype=jnp.float32)
+    return jnp.clip(jnp.floor((x + 1) * 127.5 + 0.5), 0, 255).astype(jnp.uint8)
+
+
+def array_items(data: dict) -> dict:
+    """Keep only the per-example arrays of a source dict (drop metadata entries).
+
+    Args:
+      data: a dict returned by any loader in :mod:`jaxgan.data`.
+
+    Returns:
+      ``{name: np.ndarray}`` of the entries whose first axis has the length of
+      ``data['image']``.
+    """
+    n = len(data["image"])
+    return {k: v for k, v in data.items()
+            if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n}
+
+
+__all__ = ["ALL_SHAPES", "DEFAULT_SHAPES", "FACTOR_NAMES", "MASK_NAMES", "TASKS", "Task",
+           "array_items", "get_task", "iter_image_folder", "list_image_folder",
+           "load_digits_dataset", "load_image_folder", "make_task_dataset", "render_factors",
+           "render_shapes", "sample_factors", "to_float", "to_uint8"]
