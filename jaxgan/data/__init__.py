@@ -29,6 +29,22 @@ from jaxgan.data.shapes import (ALL_SHAPES, DEFAULT_SHAPES, FACTOR_NAMES, MASK_N
                                 render_factors, render_shapes, sample_factors)
 from jaxgan.data.tasks import TASKS, Task, get_task, make_task_dataset
 
+# The tfds/grain pipeline is imported on first use (tfds and grain are slow to import).
+_LAZY = {
+    "ArraySequenceSource": "builders", "open_public": "builders", "open_source": "builders",
+    "read_arrays": "builders", "write_dataset": "builders",
+    "ArraySource": "pipeline", "Compose": "pipeline", "NormalizeImage": "pipeline",
+    "RandomFlipX": "pipeline", "example_rng": "pipeline", "make_iterator": "pipeline",
+    "make_data_mesh": "sharding", "to_global_batch": "sharding",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415
+        return getattr(importlib.import_module(f"jaxgan.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'jaxgan.data' has no attribute {name!r}")
+
 
 def _is_numpy(x) -> bool:
     return isinstance(x, (np.ndarray, np.generic, list, tuple, int, float))
