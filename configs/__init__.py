@@ -1,0 +1,1 @@
+"""Named experiment configurations for training and evaluation."""

@@ -1,0 +1,257 @@
+"""Save and load a network (architecture + variables) as one directory.
+
+Layout of a checkpoint directory::
+
+    <path>/arch.json     the config (``GeneratorConfig`` / ``DiscriminatorConfig`` /
+                         ``EncoderConfig``) as written by its ``to_json``
+    <path>/variables/    the variables ``{'params': ..., 'buffers': ...}`` (orbax PyTree)
+
+The save is atomic: everything is written into a sibling ``<path>.tmp-XXXX`` directory
+which is renamed into place only once complete, so an interrupted save leaves no
+half-written checkpoint at ``<path>``.
+
+A directory written by :func:`jaxgan.convert.convert` from a multi-network source holds
+one checkpoint per network in ``G/``, ``D/`` and ``G_ema/``; :func:`load_network` given
+such a directory (and no ``net``) picks ``G_ema``, else ``G``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
+                                 config_from_json)
+
+ARCH_FILE = "arch.json"
+VARIABLES_DIR = "variables"
+NET_PREFERENCE = ("G_ema", "G")
+NET_NAMES = ("G", "D", "G_ema")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, malformed, or does not fit its architecture."""
+
+
+# ----------------------------------------------------------------------------- modules
+
+def module_from_config(cfg):
+    """Build the Flax module for a config.
+
+    Args:
+      cfg: a ``GeneratorConfig``, ``DiscriminatorConfig`` or ``EncoderConfig``.
+
+    Returns:
+      ``Generator``, ``Discriminator`` or ``Encoder`` built from ``cfg``.
+    """
+    if isinstance(cfg, GeneratorConfig):
+        from jaxgan.nets.generator import Generator  # noqa: PLC0415
+        return Generator(cfg)
+    if isinstance(cfg, DiscriminatorConfig):
+        from jaxgan.nets.discriminator import Discriminator  # noqa: PLC0415
+        return Discriminator(cfg)
+    if isinstance(cfg, EncoderConfig):
+        from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
+        return Encoder(cfg)
+    raise TypeError(f"not a jaxgan network config: {type(cfg).__name__}")
+
+
+def _config_of(module_or_cfg):
+    cfg = getattr(module_or_cfg, "cfg", module_or_cfg)
+    if not isinstance(cfg, (GeneratorConfig, DiscriminatorConfig, EncoderConfig)):
+        raise TypeError("save_network: expected a jaxgan module or config, got "
+                        f"{type(module_or_cfg).__name__}")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- save
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_variables(directory: Path, variables) -> None:
+    """Write ``variables`` (as float NumPy arrays) with orbax into ``directory``."""
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+    tree = jax.tree.map(np.asarray, jax.device_get(dict(variables)))
+    with ocp.PyTreeCheckpointer() as ckptr:
+        ckptr.save(directory.absolute(), tree)
+
+
+def save_network(path, module_or_cfg, variables, overwrite: bool = False) -> Path:
+    """Write a network checkpoint directory (``arch.json`` + ``variables/``) atomically.
+
+    Args:
+      path: the checkpoint directory to create.
+      module_or_cfg: the network (``Generator``/``Discriminator``/``Encoder``) or its config.
+      variables: its variables pytree (``{'params': ..., 'buffers': ...}``).
+      overwrite: replace an existing ``path``; otherwise an existing path is an error.
+
+    Returns:
+      ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+      FileExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    cfg = _config_of(module_or_cfg)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) "
+                              "to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
+    try:
+        _write_text_atomic(tmp / ARCH_FILE, cfg.to_json() + "\n")
+        _save_variables(tmp / VARIABLES_DIR, variables)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=path.name + ".old-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------- load
+
+def _paths(tree) -> dict[str, Any]:
+    """``'params/mapping/fc0/weight' -> leaf`` for every leaf of a nested dict tree."""
+    out = {}
+    for kp, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        out["/".join(str(getattr(k, "key", k)) for k in kp)] = leaf
+    return out
+
+
+def _kind_fits(cfg, net: str) -> bool:
+    """Whether a single checkpoint of config ``cfg`` can stand for network ``net``."""
+    if net in ("G", "G_ema"):
+        return isinstance(cfg, GeneratorConfig)
+    if net == "D":
+        return isinstance(cfg, DiscriminatorConfig)
+    return False
+
+
+def resolve_checkpoint(path, net: str | None = None) -> Path:
+    """The checkpoint directory (holding ``arch.json``) that ``path`` / ``net`` designate.
+
+    Args:
+      path: a checkpoint directory, or a directory of per-network checkpoints
+        (``G/``, ``D/``, ``G_ema/``) as written by ``jaxgan convert``.
+      net: pick this sub-checkpoint (``'G'``, ``'D'``, ``'G_ema'``); None picks ``path``
+        itself if it holds ``arch.json``, else ``G_ema``, else ``G``.
+
+    Returns:
+      The directory holding ``arch.json``.
+
+    Raises:
+      CheckpointError: nothing suitable is there (the message says what was expected).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint directory {path} does not exist (expected a "
+                              f"directory with {ARCH_FILE} and {VARIABLES_DIR}/, as written by "
+                              "`jaxgan convert` or jaxgan.checkpoint.save_network)")
+    subs = [n for n in NET_NAMES if (path / n / ARCH_FILE).is_file()]
+    if net is not None:
+        if (path / net / ARCH_FILE).is_file():
+            return path / net
+        if (path / ARCH_FILE).is_file() and _kind_fits(load_config(path), net):
+            return path
+        raise CheckpointError(f"{path} holds no network {net!r} (no {path / net / ARCH_FILE}); "
+                              f"available: {subs or 'none'}")
+    if (path / ARCH_FILE).is_file():
+        return path
+    for n in NET_PREFERENCE:
+        if n in subs:
+            return path / n
+    hint = f"; it holds {subs}: pass net=... (--net)" if subs else ""
+    raise CheckpointError(f"{path} is not a jaxgan checkpoint: no {ARCH_FILE} and no "
+                          f"{'/'.join(NET_PREFERENCE)} sub-checkpoint{hint}")
+
+
+def load_config(path):
+    """Read and validate the ``arch.json`` of checkpoint directory ``path``."""
+    arch = Path(path) / ARCH_FILE
+    try:
+        text = arch.read_text()
+    except OSError as e:
+        raise CheckpointError(f"cannot read {arch}: {e.strerror or e}") from None
+    try:
+        return config_from_json(text)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{arch} is not valid JSON: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{arch}: {e}") from None
+
+
+def load_network(path, net: str | None = None):
+    """Load a network written by :func:`save_network` or ``jaxgan convert``.
+
+    Args:
+      path: a checkpoint directory, or a directory of ``G/``, ``D/``, ``G_ema/``
+        checkpoints (see :func:`resolve_checkpoint` for which one is picked).
+      net: which sub-checkpoint to load; None picks ``G_ema``, then ``G``.
+
+    Returns:
+      ``(module, variables)``: the Flax module built from ``arch.json`` and its variables
+      as jax arrays, with exactly the structure of ``jaxgan.model.variables_shape(module)``.
+
+    Raises:
+      CheckpointError: missing directory/``arch.json``, bad ``arch.json``, or variables
+        that do not fit the architecture (naming the keys and shapes).
+    """
+    from jaxgan import model  # noqa: PLC0415
+    ckpt = resolve_checkpoint(path, net)
+    cfg = load_config(ckpt)
+    module = module_from_config(cfg)
+    target = model.variables_shape(module)
+    vdir = (ckpt / VARIABLES_DIR).absolute()
+    if not vdir.is_dir():
+        raise CheckpointError(f"{ckpt} has {ARCH_FILE} but no {VARIABLES_DIR}/ directory")
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+    try:
+        with ocp.PyTreeCheckpointer() as ckptr:
+            stored = _paths(ckptr.metadata(vdir).item_metadata.tree)
+    except Exception as e:  # noqa: BLE001 - orbax raises many types for unreadable dirs
+        raise CheckpointError(f"cannot read variables in {vdir}: {e}") from None
+    want = _paths(target)
+    problems = []
+    missing = sorted(set(want) - set(stored))
+    unexpected = sorted(set(stored) - set(want))
+    if missing:
+        problems.append(f"missing: {missing}")
+    if unexpected:
+        problems.append(f"unexpected: {unexpected}")
+    for k in sorted(set(want) & set(stored)):
+        ws, ss = tuple(want[k].shape), tuple(stored[k].shape)
+        if ws != ss:
+            problems.append(f"{k}: stored shape {ss}, architecture expects {ws}")
+        elif np.dtype(stored[k].dtype) != np.dtype(want[k].dtype):
+            problems.append(f"{k}: stored dtype {stored[k].dtype}, expected {want[k].dtype}")
+    if problems:
+        raise CheckpointError(f"variables in {vdir} do not fit {ckpt / ARCH_FILE}: "
+                              + "; ".join(problems))
+    with ocp.PyTreeCheckpointer() as ckptr:
+        restored = ckptr.restore(vdir)
+    flat = _paths(restored)
+    leaves = [jnp.asarray(flat[k]) for k in want]
+    variables = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(target), leaves)
+    return module, variables

@@ -1,0 +1,1 @@
+"""Training of jaxgan networks (GAN and encoder training loops live here)."""
