@@ -1,0 +1,209 @@
+"""The training runner: data, mesh, state, jitted phases, logging, checkpoints, export.
+
+Host code only schedules phases, logs and saves; all maths lives in the jitted steps
+(:mod:`jaxgan.training.step`). Outputs under ``out_dir``:
+
+* ``metrics.jsonl`` (one JSON object per tick) and TensorBoard events in ``tb/``;
+* ``samples/reals.png`` and ``samples/fakes{kimg:07.1f}.png`` from fixed latents (G_ema);
+* ``checkpoints/`` (orbax; resumed automatically);
+* ``network/G_ema``, ``network/G``, ``network/D``: final exports loadable by
+  :func:`jaxgan.checkpoint.load_network` and ``jaxgan generate --ckpt OUT/network``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxgan import model
+from jaxgan.checkpoint import save_network
+from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
+from jaxgan.training import sharding as shd
+from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
+from jaxgan.training.data import build_source, make_batches
+from jaxgan.training.losses import LossConfig
+from jaxgan.training.state import TrainState, init_state, make_optimizer
+from jaxgan.training.step import TrainDefs, make_step_fns, train_step
+from jaxgan.viz.grid import save_image_grid
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN/Inf; the last checkpoint on disk predates it."""
+
+
+def _is_main() -> bool:
+    return jax.process_index() == 0
+
+
+def build_run(cfg, data_info: dict):
+    """Configs -> (TrainDefs, initial TrainState) on one host (not yet sharded)."""
+    res, channels = data_info["resolution"], data_info["channels"]
+    c_dim = data_info["num_classes"] if cfg.data.cond else 0
+    g_kw = dict(cfg.G)
+    d_kw = dict(cfg.D)
+    if jax.default_backend() == "cpu" and not cfg.run.allow_low_precision_on_cpu:
+        g_kw["num_fp16_res"] = d_kw["num_fp16_res"] = 0   # bf16 on CPU is slow: off by default
+    g_cfg = GeneratorConfig.from_dict({**g_kw, "img_resolution": res, "img_channels": channels,
+                                       "c_dim": c_dim})
+    d_cfg = DiscriminatorConfig.from_dict({**d_kw, "img_resolution": res, "img_channels": channels,
+                                           "c_dim": c_dim})
+    o = cfg.optim
+    g_tx = make_optimizer(o.g_lr, tuple(o.betas), o.eps, o.g_reg_interval)
+    d_tx = make_optimizer(o.d_lr, tuple(o.betas), o.eps, o.d_reg_interval)
+    a = cfg.augment
+    if a.mode not in ("ada", "fixed", "noaug"):
+        raise ValueError(f"augment.mode must be 'ada', 'fixed' or 'noaug', got {a.mode!r}")
+    augment_fn = None
+    if a.mode != "noaug":
+        from jaxgan.training.augment import augment, augment_preset  # noqa: PLC0415
+        aug_cfg = augment_preset(a.preset)
+        augment_fn = lambda img, p, key: augment(img, p, key, aug_cfg)  # noqa: E731
+    G, D, state = init_state(g_cfg, d_cfg, jax.random.key(cfg.seed), g_tx, d_tx,
+                             augment_p=a.p if a.mode != "noaug" else 0.0)
+    defs = TrainDefs(
+        G=G, D=D, g_tx=g_tx, d_tx=d_tx, batch_size=cfg.batch_size, loss=LossConfig(**cfg.loss),
+        g_reg_interval=o.g_reg_interval, d_reg_interval=o.d_reg_interval,
+        ema_kimg=cfg.ema_kimg, ema_rampup=cfg.ema_rampup, augment=augment_fn,
+        ada_target=a.target if a.mode == "ada" else None, ada_interval=a.interval,
+        ada_kimg=a.kimg)
+    return defs, state
+
+
+def _steps(kimg: float, batch: int) -> int:
+    return max(1, int(round(kimg * 1000 / batch)))
+
+
+def _check_finite(means: dict[str, float], step: int, last_ckpt: int | None, ckpt_dir: Path):
+    bad = {k: v for k, v in means.items() if not math.isfinite(v)}
+    if bad:
+        where = (f"the last good checkpoint is step {last_ckpt} in {ckpt_dir}" if last_ckpt is not None
+                 else "no checkpoint was written yet")
+        raise TrainingDivergedError(
+            f"training diverged at iteration {step}: non-finite {bad}; {where}. "
+            f"Lower the learning rate or raise loss.r1_gamma, then resume.")
+
+
+def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) a StyleGAN2 as configured; returns a summary dict.
+
+    Args:
+      cfg: a locked ConfigDict (``configs/*.py``).
+      out_dir: run directory (resumes from ``out_dir/checkpoints`` when present).
+      stop_after_steps: stop (without the final export) once this many iterations are
+        done — for simulating preemption in tests.
+      progress: show a tqdm bar (kimg, img/s, ETA).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    mesh = shd.make_mesh(cfg.mesh.fsdp)
+    n_dev = mesh.devices.size
+    if cfg.batch_size % n_dev or cfg.batch_size % jax.process_count():
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {n_dev} devices")
+    source, info = build_source(cfg.data, out, seed=cfg.seed)
+    defs, state = build_run(cfg, info)
+    state_sh = shd.tree_shardings(state, mesh)
+    batch_sh, repl = shd.batch_sharding(mesh), shd.replicated(mesh)
+    state = jax.device_put(state, state_sh)
+    fns = make_step_fns(defs, state_sh, batch_sh, repl)
+    key = jax.random.key(cfg.seed)
+    local_batch = cfg.batch_size // jax.process_count()
+    batches = make_batches(source, cfg, info, local_batch, mesh, batch_sh)
+
+    ckpt = TrainCheckpointer(out / "checkpoints", keep=cfg.run.keep)
+    step = 0
+    if ckpt.latest_step() is not None:
+        step = ckpt.latest_step()
+        state, data_state, _ = ckpt.restore(step, abstract_like(state, state_sh))
+        batches.set_state(data_state)
+    last_ckpt = ckpt.latest_step()
+
+    tick_steps = _steps(cfg.run.tick_kimg, cfg.batch_size)
+    total_steps = _steps(cfg.run.total_kimg, cfg.batch_size)
+    grid_n = cfg.run.grid[0] * cfg.run.grid[1]
+    grid_z = jax.random.normal(jax.random.fold_in(key, 10 ** 6), (grid_n, defs.G.cfg.z_dim))
+    grid_c = None
+    if defs.G.cfg.c_dim:
+        grid_c = jax.nn.one_hot(jnp.arange(grid_n) % defs.G.cfg.c_dim, defs.G.cfg.c_dim)
+    render = jax.jit(lambda g, z, c: model.generate(defs.G, g, z, c, noise_mode="const"))
+    writer = None
+    if _is_main():
+        (out / "samples").mkdir(exist_ok=True)
+        (out / "config.json").write_text(cfg.to_json(indent=2))
+        if step == 0:
+            reals = next(iter(make_batches(source, cfg, info, grid_n, None, None)))["image"]
+            save_image_grid(np.asarray(reals), out / "samples" / "reals.png", ncols=cfg.run.grid[0])
+        try:
+            from tensorboardX import SummaryWriter  # noqa: PLC0415
+            writer = SummaryWriter(str(out / "tb"))
+        except ImportError:  # pragma: no cover - optional
+            writer = None
+
+    bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="img",
+               disable=not (progress and _is_main()), dynamic_ncols=True)
+    pending: list[dict] = []
+    t_tick, n_tick, history = time.time(), 0, []
+    while step < total_steps:
+        batch = next(batches)
+        state, metrics = train_step(fns, defs, state, batch, key, step)
+        pending.append(metrics)
+        step += 1
+        n_tick += 1
+        bar.update(cfg.batch_size)
+        if step % tick_steps == 0 or step == total_steps or step == stop_after_steps:
+            host = jax.device_get(pending)
+            pending = []
+            means = {k: float(np.mean([m[k] for m in host if k in m]))
+                     for k in sorted({k for m in host for k in m})}
+            _check_finite(means, step, last_ckpt, ckpt.directory)
+            dt = time.time() - t_tick
+            rec = {"step": step, "kimg": step * cfg.batch_size / 1000, "sec": round(dt, 3),
+                   "img_per_s": n_tick * cfg.batch_size / max(dt, 1e-9), **means}
+            history.append(rec)
+            tick = step // tick_steps
+            if _is_main():
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                if writer is not None:
+                    for k, v in rec.items():
+                        writer.add_scalar(k, v, step)
+                    writer.flush()
+                bar.set_postfix(kimg=f"{rec['kimg']:.1f}", img_s=f"{rec['img_per_s']:.1f}")
+                if tick % cfg.run.image_ticks == 0 or step == total_steps:
+                    imgs = render(state.g_ema, grid_z, grid_c)
+                    save_image_grid(np.asarray(imgs), out / "samples" / f"fakes{rec['kimg']:07.1f}.png",
+                                    ncols=cfg.run.grid[0])
+            if tick % cfg.run.snapshot_ticks == 0 or step == total_steps or step == stop_after_steps:
+                ckpt.save(step, state, batches.get_state(),
+                          {"step": step, "kimg": rec["kimg"], "seed": cfg.seed})
+                last_ckpt = step
+            t_tick, n_tick = time.time(), 0
+        if stop_after_steps is not None and step >= stop_after_steps:
+            break
+    bar.close()
+    if step >= total_steps and _is_main():
+        _export(out / "network", defs, state)
+    ckpt.close()
+    if writer is not None:
+        writer.close()
+    return {"step": step, "history": history, "out_dir": str(out)}
+
+
+def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
+    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting)."""
+    g_ema, g, d = jax.device_get((state.g_ema, state.g, state.d))
+    save_network(path / "G_ema", defs.G, g_ema, overwrite=True)
+    save_network(path / "G", defs.G, g, overwrite=True)
+    save_network(path / "D", defs.D, d, overwrite=True)
+
+
+def sanitize_name(s: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", s.lower()).strip("_")

@@ -1,0 +1,235 @@
+"""Jitted training phases over one :class:`TrainState` (official phase order).
+
+One iteration of the official loop is ``Gmain, [Greg], Dmain, [Dreg], then EMA and ADA``.
+Each phase is a pure function ``(state, batch, key) -> (state, metrics)``; the
+regularisation phases run every ``g_reg_interval`` / ``d_reg_interval`` iterations
+(lazy regularisation, loss scaled by the interval) as separately compiled steps.
+:func:`make_step_fns` jits them with the state's shardings and donation;
+:func:`train_step` schedules one iteration on the host.
+
+Keys: each phase uses ``fold_in(fold_in(key, state.step), phase_id)``, so a run is a
+deterministic function of the root key and resumes exactly.
+
+Batch: ``{'image': [N, R, R, C] float32 in [-1, 1], 'c': [N, c_dim] float32}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan.nets.discriminator import Discriminator
+from jaxgan.nets.generator import Generator
+from jaxgan.training import losses
+from jaxgan.training.losses import LossConfig
+from jaxgan.training.state import TrainState
+
+PHASES = {"g_main": 0, "g_reg": 1, "d_main": 2, "d_reg": 3, "finish": 4}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainDefs:
+    """Static pieces of a run: networks, optimisers, hyper-parameters (hashable)."""
+    G: Generator
+    D: Discriminator
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    batch_size: int
+    loss: LossConfig = LossConfig()
+    g_reg_interval: int | None = 4
+    d_reg_interval: int | None = 16
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = None
+    augment: Callable | None = None          # (img, p, key) -> img, or None
+    ada_target: float | None = None          # None: fixed p
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+
+
+def _key(key, state, phase):
+    return jax.random.fold_in(jax.random.fold_in(key, state.step), PHASES[phase])
+
+
+def _latents(defs: TrainDefs, batch, key):
+    """Fresh z and a shuffled copy of the batch's labels for the generated images."""
+    kz, kc = jax.random.split(key)
+    n = batch["image"].shape[0]
+    z = jax.random.normal(kz, (n, defs.G.cfg.z_dim))
+    c = batch["c"][jax.random.permutation(kc, n)]
+    return z, c
+
+
+def _pl_term(defs, state, g_params, z, c, key, gain):
+    return losses.g_pl_loss(g_params, state.g, defs.G, z, c, key, state.pl_mean,
+                            cfg=defs.loss, gain=gain)
+
+
+def g_main(defs: TrainDefs, state: TrainState, batch, key):
+    """Gmain (or Gboth without lazy regularisation)."""
+    key = _key(key, state, "g_main")
+    k_lat, k_loss, k_pl = jax.random.split(key, 3)
+    z, c = _latents(defs, batch, k_lat)
+    both = defs.g_reg_interval is None and defs.loss.pl_weight > 0
+
+    def loss_fn(p):
+        loss, (g_vars, _) = losses.g_main_loss(p, state.g, state.d, defs.G, defs.D, z, c, k_loss,
+                                               cfg=defs.loss, augment=defs.augment,
+                                               p=state.augment_p)
+        pl_mean = state.pl_mean
+        if both:
+            pl, (_, pl_mean, _) = _pl_term(defs, state, p, z, c, k_pl, 1.0)
+            loss = loss + pl
+        return loss, (g_vars["buffers"], pl_mean)
+
+    (loss, (buffers, pl_mean)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g["params"])
+    updates, g_opt = defs.g_tx.update(grads, state.g_opt, state.g["params"])
+    params = optax.apply_updates(state.g["params"], updates)
+    state = state._replace(g={"params": params, "buffers": buffers}, g_opt=g_opt, pl_mean=pl_mean)
+    return state, {"loss/G/main": loss}
+
+
+def g_reg(defs: TrainDefs, state: TrainState, batch, key):
+    """Greg: path-length regularisation, loss × g_reg_interval."""
+    key = _key(key, state, "g_reg")
+    k_lat, k_pl = jax.random.split(key)
+    z, c = _latents(defs, batch, k_lat)
+    gain = float(defs.g_reg_interval or 1)
+
+    def loss_fn(p):
+        loss, (g_vars, pl_mean, lengths) = _pl_term(defs, state, p, z, c, k_pl, gain)
+        return loss, (g_vars["buffers"], pl_mean, lengths)
+
+    (loss, (buffers, pl_mean, lengths)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.g["params"])
+    updates, g_opt = defs.g_tx.update(grads, state.g_opt, state.g["params"])
+    params = optax.apply_updates(state.g["params"], updates)
+    state = state._replace(g={"params": params, "buffers": buffers}, g_opt=g_opt, pl_mean=pl_mean)
+    return state, {"loss/G/pl": loss, "pl/lengths": jnp.mean(lengths), "pl/mean": pl_mean}
+
+
+def _ada_accumulate(state, real_logits):
+    return state._replace(ada_signs=state.ada_signs + jnp.sum(jnp.sign(real_logits)),
+                          ada_count=state.ada_count + real_logits.shape[0])
+
+
+def d_main(defs: TrainDefs, state: TrainState, batch, key):
+    """Dmain (or Dboth without lazy regularisation)."""
+    key = _key(key, state, "d_main")
+    k_lat, k_loss, k_r1 = jax.random.split(key, 3)
+    z, c = _latents(defs, batch, k_lat)
+    both = defs.d_reg_interval is None and defs.loss.r1_gamma != 0
+
+    def loss_fn(p):
+        loss, (g_vars, real_logits, gen_logits) = losses.d_main_loss(
+            p, state.d, state.g, defs.G, defs.D, batch["image"], batch["c"], z, c, k_loss,
+            cfg=defs.loss, augment=defs.augment, p=state.augment_p)
+        if both:
+            r1, _ = losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], k_r1,
+                                     cfg=defs.loss, augment=defs.augment, p=state.augment_p)
+            loss = loss + r1
+        return loss, (g_vars["buffers"], real_logits, gen_logits)
+
+    (loss, (buffers, real_logits, gen_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.d["params"])
+    updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
+    state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
+                           d_opt=d_opt, g={**state.g, "buffers": buffers})
+    state = _ada_accumulate(state, real_logits)
+    return state, {"loss/D/main": loss, "scores/real": jnp.mean(real_logits),
+                   "scores/fake": jnp.mean(gen_logits), "signs/real": jnp.mean(jnp.sign(real_logits))}
+
+
+def d_reg(defs: TrainDefs, state: TrainState, batch, key):
+    """Dreg: R1 on reals, loss × d_reg_interval."""
+    key = _key(key, state, "d_reg")
+    gain = float(defs.d_reg_interval or 1)
+
+    def loss_fn(p):
+        return losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], key, cfg=defs.loss,
+                                augment=defs.augment, p=state.augment_p, gain=gain)
+
+    (loss, (real_logits, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d["params"])
+    updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
+    state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
+                           d_opt=d_opt)
+    state = _ada_accumulate(state, real_logits)
+    return state, {"loss/D/r1": loss, "r1/penalty": jnp.mean(penalty)}
+
+
+def ema_beta(defs: TrainDefs, nimg):
+    """``0.5 ** (batch / max(ema_nimg, 1e-8))`` with optional ramp-up (official)."""
+    ema_nimg = jnp.asarray(defs.ema_kimg * 1000.0, jnp.float32)
+    if defs.ema_rampup is not None:
+        ema_nimg = jnp.minimum(ema_nimg, nimg * defs.ema_rampup)
+    return 0.5 ** (defs.batch_size / jnp.maximum(ema_nimg, 1e-8))
+
+
+def finish(defs: TrainDefs, state: TrainState, batch, key):
+    """End of iteration: G_ema update, step += 1, ADA adjustment every ada_interval steps."""
+    del batch, key
+    nimg = state.step.astype(jnp.float32) * defs.batch_size
+    beta = ema_beta(defs, nimg)
+    g_ema = {"params": jax.tree.map(lambda p, e: p + beta * (e - p), state.g["params"],
+                                    state.g_ema["params"]),
+             "buffers": state.g["buffers"]}
+    step = state.step + 1
+    state = state._replace(step=step, g_ema=g_ema)
+    metrics = {"ema/beta": beta, "augment/p": state.augment_p}
+    if defs.ada_target is not None and defs.augment is not None:
+        due = (step % defs.ada_interval) == 0
+        mean_sign = state.ada_signs / jnp.maximum(state.ada_count, 1.0)
+        adjust = jnp.sign(mean_sign - defs.ada_target) * (defs.batch_size * defs.ada_interval) / (
+            defs.ada_kimg * 1000.0)
+        p = jnp.where(due, jnp.maximum(state.augment_p + adjust, 0.0), state.augment_p)
+        state = state._replace(augment_p=p, ada_signs=jnp.where(due, 0.0, state.ada_signs),
+                               ada_count=jnp.where(due, 0.0, state.ada_count))
+    return state, metrics
+
+
+class StepFns(NamedTuple):
+    g_main: Callable
+    g_reg: Callable | None
+    d_main: Callable
+    d_reg: Callable | None
+    finish: Callable
+
+
+def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
+                  replicated=None) -> StepFns:
+    """Jit every phase with donation of the state (and shardings when given)."""
+    def jit(fn):
+        f = lambda s, b, k: fn(defs, s, b, k)  # noqa: E731
+        if state_shardings is None:
+            return jax.jit(f, donate_argnums=0)
+        return jax.jit(f, donate_argnums=0,
+                       in_shardings=(state_shardings, batch_sharding, replicated),
+                       out_shardings=(state_shardings, replicated))
+    use_greg = defs.g_reg_interval is not None and defs.loss.pl_weight > 0
+    use_dreg = defs.d_reg_interval is not None and defs.loss.r1_gamma != 0
+    return StepFns(jit(g_main), jit(g_reg) if use_greg else None, jit(d_main),
+                   jit(d_reg) if use_dreg else None, jit(finish))
+
+
+def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, step: int):
+    """One official iteration; ``step`` is the host copy of ``state.step`` (no device sync).
+
+    Returns:
+      ``(state, metrics)`` with metrics still on device.
+    """
+    metrics: dict[str, Any] = {}
+    state, m = fns.g_main(state, batch, key)
+    metrics.update(m)
+    if fns.g_reg is not None and step % defs.g_reg_interval == 0:
+        state, m = fns.g_reg(state, batch, key)
+        metrics.update(m)
+    state, m = fns.d_main(state, batch, key)
+    metrics.update(m)
+    if fns.d_reg is not None and step % defs.d_reg_interval == 0:
+        state, m = fns.d_reg(state, batch, key)
+        metrics.update(m)
+    state, m = fns.finish(state, batch, key)
+    metrics.update(m)
+    return state, metrics
