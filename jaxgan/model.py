@@ -31,7 +31,7 @@ def init_generator(cfg: GeneratorConfig, key) -> tuple[Generator, Variables]:
     G = Generator(cfg)
     z = jnp.zeros((1, cfg.z_dim))
     c = jnp.zeros((1, cfg.c_dim)) if cfg.c_dim else None
-    variables = G.init({"params": key}, z, c)
+    variables = jax.jit(lambda k: G.init({"params": k}, z, c))(key)   # eager init is slow
     return G, dict(variables)
 
 
@@ -41,7 +41,7 @@ def init_discriminator(cfg: DiscriminatorConfig, key) -> tuple[Discriminator, Va
     img = jnp.zeros((max(cfg.mbstd_group_size or 1, 1), cfg.img_resolution, cfg.img_resolution,
                      cfg.img_channels))
     c = jnp.zeros((img.shape[0], cfg.c_dim)) if cfg.c_dim else None
-    variables = D.init({"params": key}, img, c)
+    variables = jax.jit(lambda k: D.init({"params": k}, img, c))(key)
     return D, dict(variables)
 
 
@@ -117,12 +117,12 @@ def init_encoder(cfg: EncoderConfig, key):
     from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
     E = Encoder(cfg)
     img = jnp.zeros((1, cfg.img_resolution, cfg.img_resolution, cfg.img_channels))
-    return E, dict(E.init({"params": key}, img))
+    return E, dict(jax.jit(lambda k: E.init({"params": k}, img))(key))
 
 
-def encode(E, variables: Variables, img):
-    """images ``[N, R, R, C]`` -> W+ ``[N, num_ws, w_dim]``."""
-    return E.apply(variables, img)
+def encode(E, variables: Variables, img, w_avg=None):
+    """images ``[N, R, R, C]`` -> W+ ``[N, num_ws, w_dim]`` (plus ``w_avg`` when given)."""
+    return E.apply(variables, img, w_avg)
 
 
 def style_mixing(ws_a, ws_b, cutoff):
