@@ -9,6 +9,7 @@ import optax
 
 from jaxgan import model
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
+from jaxgan.training.augment import AdaState, ada_init
 
 
 class TrainState(NamedTuple):
@@ -21,8 +22,7 @@ class TrainState(NamedTuple):
       d: discriminator variables ``{'params'}``.
       g_opt, d_opt: optax states (one per network, shared by its main and reg phases).
       pl_mean: path-length running mean.
-      augment_p: ADA probability.
-      ada_signs, ada_count: sum and count of sign(D(real)) since the last ADA update.
+      ada: ADA controller (probability ``ada.p`` and the sign statistics).
     """
     step: jax.Array
     g: dict
@@ -31,9 +31,7 @@ class TrainState(NamedTuple):
     g_opt: Any
     d_opt: Any
     pl_mean: jax.Array
-    augment_p: jax.Array
-    ada_signs: jax.Array
-    ada_count: jax.Array
+    ada: AdaState
 
 
 def make_optimizer(lr: float = 0.0025, betas=(0.0, 0.99), eps: float = 1e-8,
@@ -67,6 +65,5 @@ def init_state(g_cfg: GeneratorConfig, d_cfg: DiscriminatorConfig, key, g_tx, d_
         step=jnp.zeros((), jnp.int32), g=g_vars, d=d_vars,
         g_ema=jax.tree.map(jnp.array, g_vars),
         g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]),
-        pl_mean=jnp.zeros((), f32), augment_p=jnp.asarray(augment_p, f32),
-        ada_signs=jnp.zeros((), f32), ada_count=jnp.zeros((), f32))
+        pl_mean=jnp.zeros((), f32), ada=ada_init(augment_p))
     return G, D, state

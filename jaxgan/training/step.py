@@ -24,6 +24,7 @@ import optax
 from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.generator import Generator
 from jaxgan.training import losses
+from jaxgan.training.augment import ada_accumulate, ada_update
 from jaxgan.training.losses import LossConfig
 from jaxgan.training.state import TrainState
 
@@ -77,7 +78,7 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
     def loss_fn(p):
         loss, (g_vars, _) = losses.g_main_loss(p, state.g, state.d, defs.G, defs.D, z, c, k_loss,
                                                cfg=defs.loss, augment=defs.augment,
-                                               p=state.augment_p)
+                                               p=state.ada.p)
         pl_mean = state.pl_mean
         if both:
             pl, (_, pl_mean, _) = _pl_term(defs, state, p, z, c, k_pl, 1.0)
@@ -110,11 +111,6 @@ def g_reg(defs: TrainDefs, state: TrainState, batch, key):
     return state, {"loss/G/pl": loss, "pl/lengths": jnp.mean(lengths), "pl/mean": pl_mean}
 
 
-def _ada_accumulate(state, real_logits):
-    return state._replace(ada_signs=state.ada_signs + jnp.sum(jnp.sign(real_logits)),
-                          ada_count=state.ada_count + real_logits.shape[0])
-
-
 def d_main(defs: TrainDefs, state: TrainState, batch, key):
     """Dmain (or Dboth without lazy regularisation)."""
     key = _key(key, state, "d_main")
@@ -125,10 +121,10 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key):
     def loss_fn(p):
         loss, (g_vars, real_logits, gen_logits) = losses.d_main_loss(
             p, state.d, state.g, defs.G, defs.D, batch["image"], batch["c"], z, c, k_loss,
-            cfg=defs.loss, augment=defs.augment, p=state.augment_p)
+            cfg=defs.loss, augment=defs.augment, p=state.ada.p)
         if both:
             r1, _ = losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], k_r1,
-                                     cfg=defs.loss, augment=defs.augment, p=state.augment_p)
+                                     cfg=defs.loss, augment=defs.augment, p=state.ada.p)
             loss = loss + r1
         return loss, (g_vars["buffers"], real_logits, gen_logits)
 
@@ -137,7 +133,7 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key):
     updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
     state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
                            d_opt=d_opt, g={**state.g, "buffers": buffers})
-    state = _ada_accumulate(state, real_logits)
+    state = state._replace(ada=ada_accumulate(state.ada, real_logits))
     return state, {"loss/D/main": loss, "scores/real": jnp.mean(real_logits),
                    "scores/fake": jnp.mean(gen_logits), "signs/real": jnp.mean(jnp.sign(real_logits))}
 
@@ -149,13 +145,13 @@ def d_reg(defs: TrainDefs, state: TrainState, batch, key):
 
     def loss_fn(p):
         return losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], key, cfg=defs.loss,
-                                augment=defs.augment, p=state.augment_p, gain=gain)
+                                augment=defs.augment, p=state.ada.p, gain=gain)
 
     (loss, (real_logits, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d["params"])
     updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
     state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
                            d_opt=d_opt)
-    state = _ada_accumulate(state, real_logits)
+    state = state._replace(ada=ada_accumulate(state.ada, real_logits))
     return state, {"loss/D/r1": loss, "r1/penalty": jnp.mean(penalty)}
 
 
@@ -177,15 +173,11 @@ def finish(defs: TrainDefs, state: TrainState, batch, key):
              "buffers": state.g["buffers"]}
     step = state.step + 1
     state = state._replace(step=step, g_ema=g_ema)
-    metrics = {"ema/beta": beta, "augment/p": state.augment_p}
+    metrics = {"ema/beta": beta, "augment/p": state.ada.p}
     if defs.ada_target is not None and defs.augment is not None:
-        due = (step % defs.ada_interval) == 0
-        mean_sign = state.ada_signs / jnp.maximum(state.ada_count, 1.0)
-        adjust = jnp.sign(mean_sign - defs.ada_target) * (defs.batch_size * defs.ada_interval) / (
-            defs.ada_kimg * 1000.0)
-        p = jnp.where(due, jnp.maximum(state.augment_p + adjust, 0.0), state.augment_p)
-        state = state._replace(augment_p=p, ada_signs=jnp.where(due, 0.0, state.ada_signs),
-                               ada_count=jnp.where(due, 0.0, state.ada_count))
+        state = state._replace(ada=ada_update(state.ada, batch_size=defs.batch_size,
+                                              target=defs.ada_target, ada_kimg=defs.ada_kimg,
+                                              interval=defs.ada_interval))
     return state, metrics
 
 
