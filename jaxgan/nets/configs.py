@@ -172,3 +172,101 @@ def config_from_json(text: str):
     if kind not in CONFIG_KINDS:
         raise ValueError(f"config JSON has kind {kind!r}; expected one of {sorted(CONFIG_KINDS)}")
     return CONFIG_KINDS[kind].from_dict(d)
+
+
+#: Concepts the segmenter predicts by default (a subset of ``jaxgan.data.MASK_NAMES``).
+SEGMENTER_CONCEPTS = ("sky", "ground", "object", "circle", "square", "triangle", "sun", "texture")
+
+
+def _check_small_net(cfg, min_res: int) -> None:
+    name = type(cfg).__name__
+    r = cfg.img_resolution
+    if isinstance(r, bool) or not isinstance(r, int) or r < min_res:
+        raise ValueError(f"{name}: img_resolution must be an int >= {min_res}, got {r!r}")
+    if cfg.img_channels not in (1, 3):
+        raise ValueError(f"{name}: img_channels must be 1 or 3, got {cfg.img_channels!r}")
+    w = cfg.widths
+    if (not isinstance(w, tuple) or not w
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in w)):
+        raise ValueError(f"{name}: widths must be a non-empty tuple of positive ints, got {w!r}")
+    g = cfg.groups
+    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+        raise ValueError(f"{name}: groups must be an int >= 0 (0 = no normalisation), got {g!r}")
+    bad = [c for c in w if g and c % g]
+    if bad:
+        raise ValueError(f"{name}: every width must be divisible by groups={g}, got widths {w}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig(_Config):
+    """Small CNN classifier (``jaxgan.nets.classifier.Classifier``).
+
+    A 3x3 stem at ``widths[0]``, then one stage per further width (stride-2 3x3 conv +
+    ``depth`` residual 3x3 convs), SiLU (after optional GroupNorm) after every conv,
+    global pool (mean, max or both concatenated), linear. No normalisation by default:
+    on the shapes tasks GroupNorm delayed learning by hundreds of steps.
+    ``task`` / ``class_names`` are provenance metadata (e.g. ``'shapes:shape'``).
+    """
+    img_resolution: int = 32
+    img_channels: int = 3
+    num_classes: int = 2
+    widths: tuple[int, ...] = (16, 32, 64)
+    depth: int = 1
+    groups: int = 0                       # GroupNorm groups; 0 = no normalisation
+    pool: str = "avgmax"                  # 'avg' | 'max' | 'avgmax' (concatenated)
+    task: str = ""
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _check_small_net(self, 8)
+        n = self.num_classes
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError(f"ClassifierConfig: num_classes must be an int >= 2, got {n!r}")
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 0:
+            raise ValueError(f"ClassifierConfig: depth must be an int >= 0, got {self.depth!r}")
+        if self.pool not in ("avg", "max", "avgmax"):
+            raise ValueError(f"ClassifierConfig: pool must be 'avg', 'max' or 'avgmax', "
+                             f"got {self.pool!r}")
+        if not isinstance(self.task, str):
+            raise ValueError(f"ClassifierConfig: task must be a string, got {self.task!r}")
+        if not isinstance(self.class_names, tuple) or (
+                self.class_names and len(self.class_names) != n):
+            raise ValueError(f"ClassifierConfig: class_names must be () or a tuple of "
+                             f"num_classes={n} names, got {self.class_names!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmenterConfig(_Config):
+    """Small U-Net concept segmenter (``jaxgan.nets.segmenter.Segmenter``).
+
+    One encoder level per width (the first at full resolution, each further one halves
+    it), a mirrored decoder with skip connections, and a 1x1 head with one sigmoid logit
+    per concept (multi-label: concept masks may overlap). ``global_context`` adds an MLP of
+    the globally pooled bottleneck to every bottleneck position and a per-concept
+    image-level "presence" logit to every pixel's logit, so image-level cues (which shape
+    the object is) reach every pixel directly.
+    """
+    img_resolution: int = 32
+    img_channels: int = 3
+    concepts: tuple[str, ...] = SEGMENTER_CONCEPTS
+    widths: tuple[int, ...] = (16, 32, 64)
+    groups: int = 0                       # GroupNorm groups; 0 = no normalisation
+    global_context: bool = True           # add pooled bottleneck features everywhere
+
+    def __post_init__(self):
+        _check_small_net(self, 8)
+        c = self.concepts
+        if (not isinstance(c, tuple) or not c or not all(isinstance(s, str) and s for s in c)
+                or len(set(c)) != len(c)):
+            raise ValueError("SegmenterConfig: concepts must be a non-empty tuple of distinct "
+                             f"names, got {c!r}")
+        if not isinstance(self.global_context, bool):
+            raise ValueError(f"SegmenterConfig: global_context must be a bool, got "
+                             f"{self.global_context!r}")
+        f = 2 ** (len(self.widths) - 1)
+        if self.img_resolution % f:
+            raise ValueError(f"SegmenterConfig: img_resolution {self.img_resolution} must be "
+                             f"divisible by 2**(len(widths)-1) = {f}")
+
+
+CONFIG_KINDS.update({c.__name__: c for c in (ClassifierConfig, SegmenterConfig)})

@@ -11,8 +11,9 @@ Two implementations are provided and tested to agree:
 * :func:`upfirdn2d_ref` -- zero insertion, pad/crop, one depthwise ``lax.conv`` with the
   full 2-D filter (the official reference algorithm).
 * :func:`upfirdn2d` -- the fast path: polyphase up-sampling (no multiplications by the
-  inserted zeros) and separable filtering as a sum of shifted slices, which XLA fuses
-  into a single elementwise kernel on every backend.
+  inserted zeros), only the kept outputs of a down-sampling, and filtering as a sum of
+  shifted slices, which XLA fuses into a single elementwise kernel on every backend
+  (two 1-D passes for large separable filters).
 """
 from __future__ import annotations
 
@@ -235,21 +236,105 @@ def _is_separable(f: np.ndarray):
     return fy.astype(np.float32), fx.astype(np.float32)
 
 
+#: Direct (un-separated) filtering is used while one output needs at most this many
+#: multiply-adds; larger separable filters run as two 1-D passes.
+_MAX_DIRECT_TAPS = 16
+
+
+def _axis_plan(length: int, k: int, up: int, down: int, p0: int, p1: int):
+    """Polyphase plan of one axis of ``upfirdn`` (``up > 1`` only with ``down == 1``).
+
+    Output ``o = r + t * nph`` (phase ``r``, ``t < n``) is ``sum_k F[k] * x[start + t * stride]``
+    over the pairs ``(k, start)`` of ``phases[r]``; ``start`` indexes ``x`` padded by
+    ``(lo, hi)`` zeros. Returns ``(out_len, n, stride, phases, lo, hi)``.
+    """
+    out_len = (length * up + p0 + p1 - k) // down + 1
+    if out_len <= 0:
+        raise ValueError("upfirdn2d: output would be empty; check padding and sizes")
+    if up == 1:
+        n, stride = out_len, down
+        phases = [[(j, j - p0) for j in range(k)]]
+    else:
+        n, stride = -(-out_len // up), 1
+        phases = [[(j, (r + j - p0) // up) for j in range(k) if (r + j - p0) % up == 0]
+                  for r in range(up)]
+    starts = [s for ph in phases for _, s in ph]
+    if not starts:
+        return out_len, n, stride, phases, 0, 0
+    lo = max(0, -min(starts))
+    hi = max(0, max(starts) + (n - 1) * stride - (length - 1))
+    phases = [[(j, s + lo) for j, s in ph] for ph in phases]
+    return out_len, n, stride, phases, lo, hi
+
+
+def _upfirdn2d_direct(x, f2: np.ndarray, upx: int, upy: int, downx: int, downy: int,
+                      px0: int, px1: int, py0: int, py1: int):
+    """Polyphase upfirdn with a 2-D (already flipped and scaled) filter: every output phase is a
+    sum of strided slices of the zero-padded input, fused by XLA into one elementwise kernel."""
+    n_, h, w, c = x.shape
+    fh, fw = f2.shape
+    oy, ny, sty, phy, ly, hy = _axis_plan(h, fh, upy, downy, py0, py1)
+    ox, nx, stx, phx, lx, hx = _axis_plan(w, fw, upx, downx, px0, px1)
+    xp = _pad_axis(_pad_axis(x, ly, hy, 1), lx, hx, 2)
+    rows = []
+    for ph_y in phy:
+        cols = []
+        for ph_x in phx:
+            acc = None
+            for ky, sy in ph_y:
+                for kx, sx in ph_x:
+                    tap = float(f2[ky, kx])
+                    if tap == 0:
+                        continue
+                    sl = xp[:, sy:sy + (ny - 1) * sty + 1:sty, sx:sx + (nx - 1) * stx + 1:stx]
+                    term = sl * jnp.asarray(tap, x.dtype)
+                    acc = term if acc is None else acc + term
+            if acc is None:
+                acc = jnp.zeros((n_, ny, nx, c), x.dtype)
+            cols.append(acc)
+        rows.append(cols)
+    if len(phy) == 1 and len(phx) == 1:
+        y = rows[0][0]
+    else:
+        y = jnp.stack([jnp.stack(cols, axis=3) for cols in rows], axis=2)  # [N, ny, py, nx, px, C]
+        y = y.reshape(n_, ny * len(phy), nx * len(phx), c)
+    return y[:, :oy, :ox]
+
+
 def upfirdn2d(x, f, up: int | Sequence[int] = 1, down: int | Sequence[int] = 1,
               padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0):
     """Fast upfirdn2d (same signature and result as :func:`upfirdn2d_ref`).
 
-    Separable filters (1-D, or rank-one 2-D) run as two polyphase 1-D passes made of
-    shifted slices; others fall back to the reference depthwise convolution.
+    Polyphase: the zeros inserted by up-sampling are never multiplied, and only the kept
+    outputs of a down-sampling are computed. Small filters (at most ``_MAX_DIRECT_TAPS``
+    multiply-adds per output, e.g. ``[1, 3, 3, 1]``, separable or not) run as one fused sum of
+    shifted slices; larger separable filters as two 1-D passes; larger non-separable filters
+    fall back to the reference depthwise convolution.
     """
     f = _check(x, f)
-    sep = _is_separable(f)
-    if sep is None:
-        return upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain)
-    fy, fx = sep
     upx, upy = _parse_pair(up, "up")
     downx, downy = _parse_pair(down, "down")
     px0, px1, py0, py1 = _parse_padding(padding)
+    # Up- and down-sampling along the same axis: insert the zeros explicitly.
+    if upy > 1 and downy > 1:
+        x = _zero_insert(x, upy, 1)
+        upy = 1
+    if upx > 1 and downx > 1:
+        x = _zero_insert(x, upx, 2)
+        upx = 1
+    f2 = np.outer(f, f) * gain if f.ndim == 1 else f * gain
+    if not flip_filter:
+        f2 = f2[::-1, ::-1]
+    fh, fw = f2.shape
+    taps = -(-fh // upy) * -(-fw // upx)
+    if taps <= _MAX_DIRECT_TAPS:
+        return _upfirdn2d_direct(x, np.ascontiguousarray(f2, np.float32), upx, upy, downx, downy,
+                                 px0, px1, py0, py1)
+    sep = _is_separable(f)
+    if sep is None:
+        return upfirdn2d_ref(x, f, (upx, upy), (downx, downy), (px0, px1, py0, py1),
+                             flip_filter, gain)
+    fy, fx = sep
     g = float(np.sqrt(gain))
     fx = fx * g
     fy = fy * g

@@ -40,7 +40,7 @@ def available_presets() -> list[str]:
     import configs  # noqa: PLC0415
     root = Path(configs.__file__).parent
     return sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_") and
-                  "def get_config" in p.read_text())
+                  "def get_config()" in p.read_text())
 
 
 def _parse(value: str):
