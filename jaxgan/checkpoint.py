@@ -112,11 +112,27 @@ def save_network(path, module_or_cfg, variables, overwrite: bool = False) -> Pat
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) "
                               "to replace it")
+    def fill(tmp: Path) -> None:
+        _write_text_atomic(tmp / ARCH_FILE, cfg.to_json() + "\n")
+        _save_variables(tmp / VARIABLES_DIR, variables)
+
+    return write_dir_atomic(path, fill)
+
+
+def write_dir_atomic(path, fill) -> Path:
+    """Create directory ``path`` atomically: ``fill(tmp)`` writes into a sibling temporary
+    directory, which then replaces ``path`` (an existing ``path`` is swapped out only once
+    the new one is complete; on any error nothing at ``path`` changes).
+
+    Returns:
+      ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
     try:
-        _write_text_atomic(tmp / ARCH_FILE, cfg.to_json() + "\n")
-        _save_variables(tmp / VARIABLES_DIR, variables)
+        tmp.chmod(0o755)                                   # mkdtemp makes it owner-only
+        fill(tmp)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=path.name + ".old-", dir=path.parent))
             os.replace(path, old / path.name)

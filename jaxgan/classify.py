@@ -27,8 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -330,33 +328,23 @@ def save_model(path, module, variables, metrics: dict | None = None) -> Path:
       ``path`` as a :class:`~pathlib.Path`.
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415
+    from jaxgan.checkpoint import write_dir_atomic  # noqa: PLC0415
     path = Path(path).absolute()
     cfg = getattr(module, "cfg", None)
     if not isinstance(cfg, (ClassifierConfig, SegmenterConfig)):
         raise TypeError("save_model expects a Classifier or Segmenter, got "
                         f"{type(module).__name__}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".tmp-", dir=path.parent))
-    try:
-        tmp.chmod(0o755)                                   # mkdtemp makes it owner-only
+    tree = jax.tree.map(np.asarray, jax.device_get({"params": variables["params"]}))
+
+    def fill(tmp: Path) -> None:
         (tmp / ARCH_FILE).write_text(cfg.to_json() + "\n")
         if metrics is not None:
             (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-        tree = jax.tree.map(np.asarray, jax.device_get({"params": variables["params"]}))
         with ocp.StandardCheckpointer() as ckptr:
             ckptr.save(tmp / PARAMS_DIR, tree)
             ckptr.wait_until_finished()
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=path.name + ".old-", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return write_dir_atomic(path, fill)
 
 
 def build_module(cfg):
@@ -382,6 +370,7 @@ def load_model(path):
       ValueError: ``arch.json`` is not a classifier or segmenter config.
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415
+    from jaxgan.checkpoint import write_dir_atomic  # noqa: PLC0415
     path = Path(path).absolute()
     if not (path / ARCH_FILE).is_file() or not (path / PARAMS_DIR).is_dir():
         raise FileNotFoundError(f"{path} is not a classifier/segmenter checkpoint "
