@@ -8,8 +8,9 @@ Usage::
                     [--psi 1] [--truncation-cutoff N] [--noise-mode const|random|none]
                     [--class IDX] [--outdir DIR] [--save-npz] [--grid] [--batch 16] [--seed 0]
 
-Subcommands are the entries of :data:`COMMANDS` (name, help, argument setup, runner); add
-one there to extend the CLI. Runners import their heavy dependencies lazily. User errors
+Subcommands are the entries of :data:`COMMANDS` (name, help, argument setup, runner) plus
+the ``COMMANDS`` of every module named in :data:`jaxgan.commands.MODULES` (one module per
+capability: ``jaxgan/commands/<name>.py``). Runners import their heavy dependencies lazily. User errors
 (bad paths, specs, shapes) print one line to stderr and exit with code 2; set
 ``JAXGAN_DEBUG=1`` to get the traceback instead.
 """
@@ -275,8 +276,25 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
-    """The ``jaxgan`` argument parser with one subparser per entry of ``commands``."""
+def all_commands() -> tuple[Command, ...]:
+    """The built-in commands plus those of the modules listed in ``jaxgan.commands.MODULES``.
+
+    Each listed module defines ``COMMANDS: tuple[Command, ...]`` and imports its heavy
+    dependencies inside its runners, so building the parser stays cheap.
+    """
+    import importlib
+
+    from jaxgan.commands import MODULES
+    extra: list[Command] = []
+    for name in MODULES:
+        extra.extend(importlib.import_module(name).COMMANDS)
+    return COMMANDS + tuple(extra)
+
+
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The ``jaxgan`` argument parser with one subparser per entry of ``commands``
+    (default :func:`all_commands`)."""
+    commands = all_commands() if commands is None else commands
     parser = argparse.ArgumentParser(
         prog="jaxgan", description="StyleGAN2 in pure JAX/Flax, numerically matching "
         "NVIDIA's stylegan2-ada-pytorch.")

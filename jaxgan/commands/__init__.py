@@ -1,0 +1,11 @@
+"""Subcommands of the ``jaxgan`` console script, one module per capability.
+
+Each module listed in :data:`MODULES` defines ``COMMANDS: tuple[jaxgan.cli.Command, ...]``;
+:func:`jaxgan.cli.all_commands` collects them. Runners import JAX and friends lazily, raise
+:class:`jaxgan.cli.UsageError` (or ``ValueError``/``OSError``) for user errors, and return
+an exit code. Shared flags: ``--config``, ``--ckpt``, ``--out``, ``--seed``.
+"""
+
+#: Modules whose ``COMMANDS`` extend the CLI (append yours; keep one line per module).
+MODULES: tuple[str, ...] = (
+)
