@@ -158,6 +158,16 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     _, g1 = load_network(tmp_path / "full" / "network")
     _, g2 = load_network(tmp_path / "cut" / "network")
     jax.tree.map(np.testing.assert_array_equal, g1, g2)
+    # Any snapshot exports to the same format; the last one equals the final export.
+    from jaxgan.training.export import export_snapshot
+    res = export_snapshot(tmp_path / "cut", tmp_path / "snap")
+    assert res["step"] == 8
+    for net in ("G_ema", "G", "D"):
+        _, a = load_network(tmp_path / "snap" / net)
+        _, b = load_network(tmp_path / "full" / "network" / net)
+        jax.tree.map(np.testing.assert_array_equal, a, b)
+    with pytest.raises(FileNotFoundError, match="no checkpoint at step 3"):
+        export_snapshot(tmp_path / "cut", tmp_path / "snap3", step=3)
     assert (tmp_path / "full" / "samples" / "reals.png").exists()
     assert list((tmp_path / "full" / "samples").glob("fakes*.png"))
 

@@ -8,4 +8,6 @@ an exit code. Shared flags: ``--config``, ``--ckpt``, ``--out``, ``--seed``.
 
 #: Modules whose ``COMMANDS`` extend the CLI (append yours; keep one line per module).
 MODULES: tuple[str, ...] = (
+    "jaxgan.commands.train",
+    "jaxgan.commands.directions",
 )
