@@ -25,4 +25,8 @@ def get_config():
     c.mesh = dict(fsdp=1)
     c.run = dict(total_kimg=25000.0, tick_kimg=4.0, snapshot_ticks=50, image_ticks=50,
                  keep=5, grid=(8, 4), allow_low_precision_on_cpu=False)
+    # Metrics of G_ema every `ticks` ticks (0 = off), added to metrics.jsonl; see
+    # jaxgan/metrics/training.py. names: comma-separated, e.g. "fd_classifier,ppl_wend".
+    c.metrics = dict(names="", ticks=0, num_gen=2000, num_real=2000, num_ppl=1000, batch_size=64,
+                     feature_net="")
     return c

@@ -86,10 +86,23 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def _save_variables(directory: Path, variables) -> None:
     """Write ``variables`` (as float NumPy arrays) with orbax into ``directory``."""
-    import orbax.checkpoint as ocp  # noqa: PLC0415
     tree = jax.tree.map(np.asarray, jax.device_get(dict(variables)))
-    with ocp.PyTreeCheckpointer() as ckptr:
+    with _local_checkpointer() as ckptr:
         ckptr.save(directory.absolute(), tree)
+
+
+def _local_checkpointer():
+    """An orbax checkpointer private to this process.
+
+    Network files are host-local artefacts written by one process (process 0 of a
+    multi-process run) or read independently by each: orbax's default cross-process
+    barriers would wait forever for processes that never call it.
+    """
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+    me = jax.process_index()
+    mp = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    return ocp.Checkpointer(ocp.PyTreeCheckpointHandler(multiprocessing_options=mp),
+                            multiprocessing_options=mp)
 
 
 def save_network(path, module_or_cfg, variables, overwrite: bool = False) -> Path:
@@ -242,9 +255,8 @@ def load_network(path, net: str | None = None):
     vdir = (ckpt / VARIABLES_DIR).absolute()
     if not vdir.is_dir():
         raise CheckpointError(f"{ckpt} has {ARCH_FILE} but no {VARIABLES_DIR}/ directory")
-    import orbax.checkpoint as ocp  # noqa: PLC0415
     try:
-        with ocp.PyTreeCheckpointer() as ckptr:
+        with _local_checkpointer() as ckptr:
             stored = _paths(ckptr.metadata(vdir).item_metadata.tree)
     except Exception as e:  # noqa: BLE001 - orbax raises many types for unreadable dirs
         raise CheckpointError(f"cannot read variables in {vdir}: {e}") from None
@@ -265,7 +277,7 @@ def load_network(path, net: str | None = None):
     if problems:
         raise CheckpointError(f"variables in {vdir} do not fit {ckpt / ARCH_FILE}: "
                               + "; ".join(problems))
-    with ocp.PyTreeCheckpointer() as ckptr:
+    with _local_checkpointer() as ckptr:
         restored = ckptr.restore(vdir)
     flat = _paths(restored)
     leaves = [jnp.asarray(flat[k]) for k in want]

@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or an argparse error (2, already printed)
         return e.code if isinstance(e.code, int) else 2
     try:
+        if args.command != "launch":   # multi-process jobs: join before touching devices
+            from jaxgan.distributed import initialize  # noqa: PLC0415
+            initialize()
         return int(args._run(args) or 0)
     except USER_ERRORS as e:
         if os.environ.get("JAXGAN_DEBUG"):

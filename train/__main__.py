@@ -34,6 +34,8 @@ def run(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from jaxgan.distributed import initialize  # noqa: PLC0415
+        initialize()                                # multi-process jobs (no-op otherwise)
         return run(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"train: error: {e}", file=sys.stderr)

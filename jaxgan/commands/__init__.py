@@ -9,5 +9,12 @@ an exit code. Shared flags: ``--config``, ``--ckpt``, ``--out``, ``--seed``.
 #: Modules whose ``COMMANDS`` extend the CLI (append yours; keep one line per module).
 MODULES: tuple[str, ...] = (
     "jaxgan.commands.train",
+    "jaxgan.commands.launch",
     "jaxgan.commands.directions",
+    "jaxgan.commands.dissect",
+    "jaxgan.commands.metrics",
+    "jaxgan.commands.explore",
+    "jaxgan.commands.invert",
+    "jaxgan.commands.explain",
+    "jaxgan.commands.ensemble",
 )

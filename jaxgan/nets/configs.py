@@ -68,11 +68,17 @@ class GeneratorConfig(_Config):
     use_noise: bool = True
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
     low_precision_dtype: str = "bfloat16"
+    # StylEx: the synthesis affines read [w, style condition] (e.g. classifier logits tiled
+    # across layers), w_dim + style_cond_dim wide; the mapping still outputs w_dim.
+    style_cond_dim: int = 0
 
     def __post_init__(self):
         _check_resolution(self.img_resolution)
         if self.architecture not in ("orig", "skip", "resnet"):
             raise ValueError(f"architecture must be 'orig', 'skip' or 'resnet', got {self.architecture!r}")
+        sc = self.style_cond_dim
+        if isinstance(sc, bool) or not isinstance(sc, int) or sc < 0:
+            raise ValueError(f"style_cond_dim must be an int >= 0, got {sc!r}")
         if self.img_channels < 1:
             raise ValueError(f"img_channels must be >= 1, got {self.img_channels}")
         if self.z_dim == 0 and self.c_dim == 0:
@@ -86,6 +92,11 @@ class GeneratorConfig(_Config):
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def synthesis_w_dim(self) -> int:
+        """Width of each ws row the synthesis consumes: ``w_dim + style_cond_dim``."""
+        return self.w_dim + self.style_cond_dim
 
     @property
     def num_ws(self) -> int:

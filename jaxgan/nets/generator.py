@@ -2,10 +2,29 @@
 from __future__ import annotations
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgan.nets.configs import GeneratorConfig
 from jaxgan.nets.mapping import MappingNetwork
 from jaxgan.nets.synthesis import SynthesisNetwork
+
+
+def condition_ws(ws, style_cond):
+    """StylEx conditioning: append ``style_cond`` to every w (tiled across layers).
+
+    Args:
+      ws: ``[N, num_ws, w_dim]``.
+      style_cond: ``[N, K]`` (e.g. classifier logits).
+
+    Returns:
+      ``[N, num_ws, w_dim + K]``.
+    """
+    style_cond = jnp.asarray(style_cond, ws.dtype)
+    if ws.ndim != 3 or style_cond.ndim != 2 or style_cond.shape[0] != ws.shape[0]:
+        raise ValueError(f"condition_ws: need ws [N, num_ws, w_dim] and style_cond [N, K], got "
+                         f"{ws.shape} and {style_cond.shape}")
+    tiled = jnp.broadcast_to(style_cond[:, None, :], (ws.shape[0], ws.shape[1], style_cond.shape[1]))
+    return jnp.concatenate([ws, tiled], axis=-1)
 
 
 class Generator(nn.Module):
@@ -13,12 +32,17 @@ class Generator(nn.Module):
 
     Methods (use with ``apply(..., method=...)``, or through :mod:`jaxgan.model`):
     ``__call__`` (z, c -> image), ``mapping``, ``styles``, ``synthesis``.
+
+    With ``cfg.style_cond_dim > 0`` (StylEx) the synthesis is built for ws of width
+    ``w_dim + style_cond_dim``: :meth:`styles` takes ws already conditioned
+    (:func:`condition_ws`), ``__call__`` takes ``style_cond`` (zeros when omitted).
     """
     cfg: GeneratorConfig
 
     def setup(self):
         cfg = self.cfg
-        self.synthesis_net = SynthesisNetwork(cfg, name="synthesis")
+        syn_cfg = cfg.replace(w_dim=cfg.synthesis_w_dim) if cfg.style_cond_dim else cfg
+        self.synthesis_net = SynthesisNetwork(syn_cfg, name="synthesis")
         self.mapping_net = MappingNetwork(
             z_dim=cfg.z_dim, c_dim=cfg.c_dim, w_dim=cfg.w_dim, num_ws=cfg.num_ws,
             num_layers=cfg.mapping_layers, embed_features=cfg.embed_features,
@@ -35,6 +59,13 @@ class Generator(nn.Module):
     def synthesis(self, styles, **kw):
         return self.synthesis_net(styles, **kw)
 
-    def __call__(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, **synthesis_kw):
+    def __call__(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, style_cond=None,
+                 **synthesis_kw):
         ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
+        if self.cfg.style_cond_dim:
+            if style_cond is None:
+                style_cond = jnp.zeros((ws.shape[0], self.cfg.style_cond_dim), ws.dtype)
+            ws = condition_ws(ws, style_cond)
+        elif style_cond is not None:
+            raise ValueError("style_cond given but the generator has style_cond_dim=0")
         return self.synthesis(self.styles(ws), **synthesis_kw)

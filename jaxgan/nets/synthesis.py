@@ -12,8 +12,17 @@ Noise: ``noise_mode`` is ``'const'`` (the ``noise_const`` buffers), ``'random'``
 dict with the same nesting (``[N, H, W]`` or ``[H, W]`` maps, unscaled) overrides the
 mode for the layers it names; inversion optimises these. Every map is multiplied by the
 layer's learned ``noise_strength``, as the official code.
+
+Feature maps (for dissection; default off): every modulated conv layer's output (after
+bias, activation and clamp) is named ``'b{res}.conv0'`` / ``'b{res}.conv1'``
+(``[N, res, res, C]``). ``feature_edits={name: fn}`` replaces that map by ``fn(x)`` (same
+shape) before the rest of the network runs; ``capture=(name, ...)`` makes the network
+return ``(img, {name: map})`` (the maps after any edit). Both are trace-time Python
+branches: when unused the computation is exactly the unhooked one.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -161,31 +170,54 @@ class SynthesisBlock(nn.Module):
         return {name: getattr(self, name).style(ws[:, i]) for i, name in enumerate(self.layer_names)}
 
     def __call__(self, x, img, styles, noise_mode="const", noise=None, noise_key=None,
-                 fused=True, force_fp32=False):
+                 fused=True, force_fp32=False, feature_edits=None, capture=()):
+        """One block. ``feature_edits``: ``{layer: fn}`` applied to that layer's output;
+        ``capture``: layer names whose outputs are returned as a third value ``{layer: map}``
+        (only when non-empty)."""
         dtype = jnp.float32 if force_fp32 else jnp.dtype(self.dtype)
         noise = noise or {}
+        edits = feature_edits or {}
+        feats = {}
+
+        def hook(name, h):
+            if name in edits:
+                out = edits[name](h)
+                if out.shape != h.shape:
+                    raise ValueError(f"feature edit for {name!r} returned shape {out.shape}, "
+                                     f"expected {h.shape}")
+                h = out.astype(h.dtype)
+            if name in capture:
+                feats[name] = h
+            return h
+
         keys = (jax.random.split(noise_key, 2) if noise_key is not None else (None, None))
         lk = dict(noise_mode=noise_mode, fused=fused)
         if self.in_channels == 0:
             n = styles["conv1"].shape[0]
             x = jnp.broadcast_to(self.const.astype(dtype)[None], (n,) + self.const.shape)
             x = self.conv1(x, styles["conv1"], noise=noise.get("conv1"), noise_key=keys[1], **lk)
+            x = hook("conv1", x)
         else:
             x = x.astype(dtype)
             if self.architecture == "resnet":
                 y = self.skip(x, gain=np.sqrt(0.5))
                 x = self.conv0(x, styles["conv0"], noise=noise.get("conv0"), noise_key=keys[0], **lk)
+                x = hook("conv0", x)
                 x = self.conv1(x, styles["conv1"], noise=noise.get("conv1"), noise_key=keys[1],
                                gain=np.sqrt(0.5), **lk)
-                x = y + x
+                x = y + hook("conv1", x)
             else:
                 x = self.conv0(x, styles["conv0"], noise=noise.get("conv0"), noise_key=keys[0], **lk)
+                x = hook("conv0", x)
                 x = self.conv1(x, styles["conv1"], noise=noise.get("conv1"), noise_key=keys[1], **lk)
+                x = hook("conv1", x)
         if img is not None:
             img = upsample2d(img, setup_filter(self.resample_filter))
         if self.is_last or self.architecture == "skip":
             y = self.torgb(x, styles["torgb"], fused=fused).astype(jnp.float32)
             img = img + y if img is not None else y
+        if capture:
+            return x, img, feats
         return x, img
 
 
@@ -219,18 +251,60 @@ class SynthesisNetwork(nn.Module):
             idx += block.num_conv
         return out
 
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the feature maps ``feature_edits`` / ``capture`` accept, input to output."""
+        cfg = self.cfg
+        return tuple(f"b{res}.{layer}" for res in cfg.block_resolutions
+                     for layer in (("conv1",) if res == 4 else ("conv0", "conv1")))
+
     def __call__(self, styles, noise_mode="const", noise=None, noise_key=None, fused=True,
-                 force_fp32=False):
+                 force_fp32=False, feature_edits: dict[str, Callable] | None = None,
+                 capture: tuple[str, ...] | list[str] = ()):
+        """Render from a StyleSpace pytree.
+
+        Args:
+          styles, noise_mode, noise, noise_key, fused, force_fp32: see the module docstring.
+          feature_edits: optional ``{'b{res}.conv{0,1}': fn}``; ``fn([N, res, res, C]) ->
+            [N, res, res, C]`` replaces that layer's output (pure function of the map).
+          capture: feature-map names to return.
+
+        Returns:
+          image ``[N, R, R, img_channels]``; with ``capture``, ``(image, {name: map})``.
+        """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         noise = noise or {}
+        capture = tuple(capture)
+        per_block: dict[str, dict] = {}
+        if feature_edits or capture:
+            valid = self.feature_names()
+            for name in list(feature_edits or {}) + list(capture):
+                if name not in valid:
+                    raise ValueError(f"unknown feature map {name!r}; valid names: {list(valid)}")
+            for name, fn in (feature_edits or {}).items():
+                b, layer = name.split(".")
+                per_block.setdefault(b, {"edits": {}, "capture": ()})["edits"][layer] = fn
+            for name in capture:
+                b, layer = name.split(".")
+                d = per_block.setdefault(b, {"edits": {}, "capture": ()})
+                d["capture"] = d["capture"] + (layer,)
+        feats = {}
         x = img = None
         for i, res in enumerate(self.cfg.block_resolutions):
             name = f"b{res}"
             if name not in styles:
                 raise ValueError(f"styles pytree has no entry {name!r}; keys: {sorted(styles)}")
             key = jax.random.fold_in(noise_key, i) if noise_key is not None else None
-            x, img = getattr(self, name)(x, img, styles[name], noise_mode=noise_mode,
-                                         noise=noise.get(name), noise_key=key, fused=fused,
-                                         force_fp32=force_fp32)
+            hk = per_block.get(name)
+            hook_kw = {} if hk is None else dict(feature_edits=hk["edits"], capture=hk["capture"])
+            out = getattr(self, name)(x, img, styles[name], noise_mode=noise_mode,
+                                      noise=noise.get(name), noise_key=key, fused=fused,
+                                      force_fp32=force_fp32, **hook_kw)
+            if hk is not None and hk["capture"]:
+                x, img, f = out
+                feats.update({f"{name}.{k}": v for k, v in f.items()})
+            else:
+                x, img = out
+        if capture:
+            return img, {n: feats[n] for n in capture}
         return img

@@ -10,6 +10,20 @@ import jax
 import orbax.checkpoint as ocp
 
 
+#: State fields never written to checkpoints: frozen networks (a classifier, LPIPS weights)
+#: that the run rebuilds from its config; storing them would copy e.g. 60 MB per snapshot.
+UNSAVED_FIELDS = ("frozen",)
+
+
+def saved_fields(state):
+    """The part of a state NamedTuple that checkpoints hold, as a dict: fields that are
+    None (features a run does not use) and :data:`UNSAVED_FIELDS` are left out, so plain
+    runs keep the same checkpoint layout whatever optional fields the state grows."""
+    if not hasattr(state, "_asdict"):
+        return state
+    return {k: v for k, v in state._asdict().items() if v is not None and k not in UNSAVED_FIELDS}
+
+
 class TrainCheckpointer:
     """Save/restore ``(state, data_state, meta)`` by step.
 
@@ -34,19 +48,32 @@ class TrainCheckpointer:
     def save(self, step: int, state, data_state: dict, meta: dict) -> None:
         """Write a checkpoint and wait until it is complete on disk."""
         self._mngr.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
+            state=ocp.args.StandardSave(saved_fields(state)),
             data=ocp.args.JsonSave(data_state),
             meta=ocp.args.JsonSave(meta)))
         self._mngr.wait_until_finished()
 
-    def restore(self, step: int, abstract_state) -> tuple[Any, dict, dict]:
-        """Restore onto the shardings/dtypes of ``abstract_state`` (ShapeDtypeStructs)."""
+    def restore(self, step: int, abstract_state, unsaved=None) -> tuple[Any, dict, dict]:
+        """Restore onto the shardings/dtypes of ``abstract_state`` (ShapeDtypeStructs).
+
+        Args:
+          step: checkpoint step.
+          abstract_state: the state's structure with target shardings.
+          unsaved: a state whose :data:`UNSAVED_FIELDS` (frozen networks, rebuilt from the
+            config rather than stored) are put into the result.
+        """
+        target = saved_fields(abstract_state)
         out = self._mngr.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
+            state=ocp.args.StandardRestore(target),
             data=ocp.args.JsonRestore(),
             meta=ocp.args.JsonRestore()))
-        state = jax.tree.unflatten(jax.tree.structure(abstract_state), jax.tree.leaves(out.state))
-        return state, dict(out.data), dict(out.meta)
+        restored = jax.tree.unflatten(jax.tree.structure(target), jax.tree.leaves(out.state))
+        if hasattr(abstract_state, "_replace"):
+            extra = {k: getattr(unsaved, k, None) for k in UNSAVED_FIELDS
+                     if k in abstract_state._fields}
+            restored = type(abstract_state)(**{**{k: None for k in abstract_state._fields},
+                                               **extra, **restored})
+        return restored, dict(out.data), dict(out.meta)
 
     def close(self) -> None:
         self._mngr.close()

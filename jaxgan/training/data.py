@@ -69,8 +69,15 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0):
     keep = {"image": arrays["image"]}
     if "label" in arrays:
         keep["label"] = np.asarray(arrays["label"], np.int64)
+    # Process 0 writes first; after a barrier the others reuse it (shared filesystem) or
+    # write their own copy (host-local disks) — never two writers on one directory at once.
     if jax.process_index() == 0:
         write_dataset(keep, name, data_dir, metadata={"class_names": class_names})
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils  # noqa: PLC0415
+        multihost_utils.sync_global_devices(f"jaxgan:dataset:{name}")
+        if jax.process_index() != 0:
+            write_dataset(keep, name, data_dir, metadata={"class_names": class_names})
     src = open_source(name, data_dir, "train")
     return src, dict(resolution=res, channels=int(keep["image"].shape[-1]), num_classes=n_cls,
                      class_names=class_names, size=len(src))

@@ -65,7 +65,7 @@ def export_snapshot(run_dir, out_dir=None, step: int | None = None) -> dict:
         defs, state = build_run(cfg, info)
         cpu = jax.sharding.SingleDeviceSharding(jax.devices()[0])
         target = abstract_like(state, jax.tree.map(lambda _: cpu, state))
-        state, _, meta = ckpt.restore(step, target)
+        state, _, meta = ckpt.restore(step, target, unsaved=state)
     finally:
         ckpt.close()
     out = Path(out_dir) if out_dir is not None else run / "snapshots" / f"{step:08d}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from pathlib import Path
@@ -43,12 +44,41 @@ def _is_main() -> bool:
     return jax.process_index() == 0
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows past ``step`` (written after the checkpoint a run resumes from, by a
+    process that was then killed), so the resumed run's rows are not duplicated."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    keep = [s for s in lines if s.strip() and json.loads(s).get("step", 0) <= step]
+    if len(keep) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(s + "\n" for s in keep))
+        os.replace(tmp, path)
+
+
+def to_host(tree):
+    """NumPy copy of a pytree of (possibly multi-process sharded) global arrays.
+
+    Multi-process: a collective (``process_allgather``), so every process must call it.
+    """
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def build_run(cfg, data_info: dict):
     """Configs -> (TrainDefs, initial TrainState) on one host (not yet sharded)."""
     res, channels = data_info["resolution"], data_info["channels"]
     c_dim = data_info["num_classes"] if cfg.data.cond else 0
     g_kw = dict(cfg.G)
     d_kw = dict(cfg.D)
+    sx = None
+    if "stylex" in cfg:                    # StylEx: a configuration of this trainer
+        from jaxgan.stylex.model import prepare  # noqa: PLC0415
+        sx = prepare(cfg, data_info)
+        g_kw["style_cond_dim"] = sx.num_classes
     if jax.default_backend() == "cpu" and not cfg.run.allow_low_precision_on_cpu:
         g_kw["num_fp16_res"] = d_kw["num_fp16_res"] = 0   # bf16 on CPU is slow: off by default
     g_cfg = GeneratorConfig.from_dict({**g_kw, "img_resolution": res, "img_channels": channels,
@@ -74,6 +104,8 @@ def build_run(cfg, data_info: dict):
         ema_kimg=cfg.ema_kimg, ema_rampup=cfg.ema_rampup, augment=augment_fn,
         ada_target=a.target if a.mode == "ada" else None, ada_interval=a.interval,
         ada_kimg=a.kimg)
+    if sx is not None:
+        defs, state = sx.attach(defs, state, data_info)
     return defs, state
 
 
@@ -122,8 +154,11 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
     step = 0
     if ckpt.latest_step() is not None:
         step = ckpt.latest_step()
-        state, data_state, _ = ckpt.restore(step, abstract_like(state, state_sh))
+        state, data_state, _ = ckpt.restore(step, abstract_like(state, state_sh),
+                                               unsaved=state)
         batches.set_state(data_state)
+        if _is_main():
+            _truncate_log(out / "metrics.jsonl", step)
     last_ckpt = ckpt.latest_step()
 
     tick_steps = _steps(cfg.run.tick_kimg, cfg.batch_size)
@@ -167,8 +202,13 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
             dt = time.time() - t_tick
             rec = {"step": step, "kimg": step * cfg.batch_size / 1000, "sec": round(dt, 3),
                    "img_per_s": n_tick * cfg.batch_size / max(dt, 1e-9), **means}
-            history.append(rec)
             tick = step // tick_steps
+            from jaxgan.metrics.training import metrics_due, tick_metrics  # noqa: PLC0415
+            if metrics_due(cfg, tick, step == total_steps):   # cfg.metrics: FD/KD/PR/PPL of G_ema
+                g_host = to_host(state.g_ema)                  # collective: every process
+                if _is_main():
+                    rec.update(tick_metrics(cfg, defs.G, g_host, out, step))
+            history.append(rec)
             if _is_main():
                 with open(out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(rec) + "\n")
@@ -177,9 +217,10 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
                         writer.add_scalar(k, v, step)
                     writer.flush()
                 bar.set_postfix(kimg=f"{rec['kimg']:.1f}", img_s=f"{rec['img_per_s']:.1f}")
-                if tick % cfg.run.image_ticks == 0 or step == total_steps:
-                    imgs = render(state.g_ema, grid_z, grid_c)
-                    save_image_grid(np.asarray(imgs), out / "samples" / f"fakes{rec['kimg']:07.1f}.png",
+            if tick % cfg.run.image_ticks == 0 or step == total_steps:
+                imgs = to_host(render(state.g_ema, grid_z, grid_c))   # every process computes
+                if _is_main():
+                    save_image_grid(imgs, out / "samples" / f"fakes{rec['kimg']:07.1f}.png",
                                     ncols=cfg.run.grid[0])
             if tick % cfg.run.snapshot_ticks == 0 or step == total_steps or step == stop_after_steps:
                 ckpt.save(step, state, batches.get_state(),
@@ -189,8 +230,8 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
         if stop_after_steps is not None and step >= stop_after_steps:
             break
     bar.close()
-    if step >= total_steps and _is_main():
-        _export(out / "network", defs, state)
+    if step >= total_steps:
+        _export(out / "network", defs, state)   # every process gathers, process 0 writes
     ckpt.close()
     if writer is not None:
         writer.close()
@@ -198,11 +239,20 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
 
 
 def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
-    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting)."""
-    g_ema, g, d = jax.device_get((state.g_ema, state.g, state.d))
+    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting).
+
+    Called by every process (arrays may be sharded across processes); process 0 writes.
+    """
+    state = to_host(state)
+    if not _is_main():
+        return
+    g_ema, g, d = state.g_ema, state.g, state.d
     save_network(path / "G_ema", defs.G, g_ema, overwrite=True)
     save_network(path / "G", defs.G, g, overwrite=True)
     save_network(path / "D", defs.D, d, overwrite=True)
+    if defs.stylex is not None:
+        from jaxgan.stylex.model import export  # noqa: PLC0415
+        export(path, defs, state)
 
 
 def sanitize_name(s: str) -> str:

@@ -55,15 +55,19 @@ def sample_ws(G: Generator, g_vars, z, c, key, style_mixing_prob: float):
     return ws, g_vars
 
 
-def run_G(G: Generator, g_vars, z, c, key, style_mixing_prob: float):
+def run_G(G: Generator, g_vars, z, c, key, style_mixing_prob: float, style_cond=None):
     """Training-mode generator: :func:`sample_ws`, then synthesis with random noise.
+
+    ``style_cond`` ``[N, K]`` (StylEx: classifier logits) is appended to every w before the
+    synthesis (:func:`jaxgan.model.condition_ws`); the returned ws are the mapping's.
 
     Returns:
       ``(images [N, R, R, C], ws [N, num_ws, w_dim], g_vars with updated w_avg)``.
     """
     k_ws, k_noise = jax.random.split(key)
     ws, g_vars = sample_ws(G, g_vars, z, c, k_ws, style_mixing_prob)
-    img = model.synthesize(G, g_vars, ws, noise_mode="random", noise_key=k_noise, fused=False)
+    syn_ws = ws if style_cond is None else model.condition_ws(ws, style_cond)
+    img = model.synthesize(G, g_vars, syn_ws, noise_mode="random", noise_key=k_noise, fused=False)
     return img, ws, g_vars
 
 
@@ -75,19 +79,21 @@ def run_D(D: Discriminator, d_vars, img, c, augment: AugmentFn | None, p, key):
 
 
 def g_main_loss(g_params, g_vars, d_vars, G, D, z, c, key, *, cfg: LossConfig,
-                augment: AugmentFn | None = None, p=0.0):
+                augment: AugmentFn | None = None, p=0.0, style_cond=None):
     """Non-saturating generator loss ``softplus(-D(G(z)))``.
 
     Returns:
       ``(loss, (new_g_vars, logits [N]))``; differentiate w.r.t. ``g_params``.
     """
     k_g, k_d = jax.random.split(key)
-    img, _, g_vars = run_G(G, {**g_vars, "params": g_params}, z, c, k_g, cfg.style_mixing_prob)
+    img, _, g_vars = run_G(G, {**g_vars, "params": g_params}, z, c, k_g, cfg.style_mixing_prob,
+                           style_cond)
     logits = run_D(D, d_vars, img, c, augment, p, k_d)
     return jnp.mean(jax.nn.softplus(-logits)), (g_vars, logits)
 
 
-def g_pl_loss(g_params, g_vars, G, z, c, key, pl_mean, *, cfg: LossConfig, gain: float = 1.0):
+def g_pl_loss(g_params, g_vars, G, z, c, key, pl_mean, *, cfg: LossConfig, gain: float = 1.0,
+              style_cond=None):
     """Path-length regularisation on ``N // pl_batch_shrink`` samples.
 
     ``pl_lengths = sqrt(mean_l sum_d (∂(G(w)·y)/∂w)²)`` with ``y ~ N(0, 1) / sqrt(H W)``;
@@ -103,6 +109,8 @@ def g_pl_loss(g_params, g_vars, G, z, c, key, pl_mean, *, cfg: LossConfig, gain:
     ws, g_vars = sample_ws(G, {**g_vars, "params": g_params}, z, c, k_ws, cfg.style_mixing_prob)
 
     def synth(w):
+        if style_cond is not None:
+            w = model.condition_ws(w, style_cond[:n])
         return model.synthesize(G, g_vars, w, noise_mode="random", noise_key=k_noise, fused=False)
 
     img, vjp = jax.vjp(synth, ws)
@@ -116,14 +124,14 @@ def g_pl_loss(g_params, g_vars, G, z, c, key, pl_mean, *, cfg: LossConfig, gain:
 
 
 def d_main_loss(d_params, d_vars, g_vars, G, D, real, c_real, z, c_gen, key, *, cfg: LossConfig,
-                augment: AugmentFn | None = None, p=0.0):
+                augment: AugmentFn | None = None, p=0.0, style_cond=None):
     """``softplus(D(G(z))) + softplus(-D(x))``; G runs in training mode, without gradients.
 
     Returns:
       ``(loss, (new_g_vars, real_logits [N], gen_logits [N]))``.
     """
     k_g, k_d1, k_d2 = jax.random.split(key, 3)
-    img, _, g_vars = run_G(G, g_vars, z, c_gen, k_g, cfg.style_mixing_prob)
+    img, _, g_vars = run_G(G, g_vars, z, c_gen, k_g, cfg.style_mixing_prob, style_cond)
     img = jax.lax.stop_gradient(img)
     d_vars = {**d_vars, "params": d_params}
     gen_logits = run_D(D, d_vars, img, c_gen, augment, p, k_d1)

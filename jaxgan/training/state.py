@@ -23,6 +23,9 @@ class TrainState(NamedTuple):
       g_opt, d_opt: optax states (one per network, shared by its main and reg phases).
       pl_mean: path-length running mean.
       ada: ADA controller (probability ``ada.p`` and the sign statistics).
+      e, e_opt: StylEx encoder variables ``{'params'}`` and its optax state (None in plain runs).
+      frozen: StylEx frozen networks, e.g. ``{'clf': classifier variables, 'lpips': weights}``
+        (never updated; None in plain runs).
     """
     step: jax.Array
     g: dict
@@ -32,6 +35,9 @@ class TrainState(NamedTuple):
     d_opt: Any
     pl_mean: jax.Array
     ada: AdaState
+    e: dict | None = None
+    e_opt: Any = None
+    frozen: dict | None = None
 
 
 def make_optimizer(lr: float = 0.0025, betas=(0.0, 0.99), eps: float = 1e-8,

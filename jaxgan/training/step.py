@@ -28,7 +28,7 @@ from jaxgan.training.augment import ada_accumulate, ada_update
 from jaxgan.training.losses import LossConfig
 from jaxgan.training.state import TrainState
 
-PHASES = {"g_main": 0, "g_reg": 1, "d_main": 2, "d_reg": 3, "finish": 4}
+PHASES = {"g_main": 0, "g_reg": 1, "d_main": 2, "d_reg": 3, "finish": 4, "e_main": 5}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,8 @@ class TrainDefs:
     ada_target: float | None = None          # None: fixed p
     ada_interval: int = 4
     ada_kimg: float = 500.0
+    # StylEx (``jaxgan.stylex.model.StylexDefs``): classifier-conditioned G, encoder path.
+    stylex: Any = None
 
 
 def _key(key, state, phase):
@@ -63,9 +65,20 @@ def _latents(defs: TrainDefs, batch, key):
     return z, c
 
 
-def _pl_term(defs, state, g_params, z, c, key, gain):
+def _style_cond(defs: TrainDefs, state: TrainState, batch, key):
+    """StylEx: frozen-classifier logits of the reals, shuffled as :func:`_latents` shuffles
+    the labels (same ``key``); None in plain runs."""
+    if defs.stylex is None:
+        return None
+    _, kc = jax.random.split(key)
+    n = batch["image"].shape[0]
+    x = batch["image"][jax.random.permutation(kc, n)]
+    return jax.lax.stop_gradient(defs.stylex.logits(state.frozen, x))
+
+
+def _pl_term(defs, state, g_params, z, c, key, gain, style_cond=None):
     return losses.g_pl_loss(g_params, state.g, defs.G, z, c, key, state.pl_mean,
-                            cfg=defs.loss, gain=gain)
+                            cfg=defs.loss, gain=gain, style_cond=style_cond)
 
 
 def g_main(defs: TrainDefs, state: TrainState, batch, key):
@@ -73,15 +86,16 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
     key = _key(key, state, "g_main")
     k_lat, k_loss, k_pl = jax.random.split(key, 3)
     z, c = _latents(defs, batch, k_lat)
+    sc = _style_cond(defs, state, batch, k_lat)
     both = defs.g_reg_interval is None and defs.loss.pl_weight > 0
 
     def loss_fn(p):
         loss, (g_vars, _) = losses.g_main_loss(p, state.g, state.d, defs.G, defs.D, z, c, k_loss,
                                                cfg=defs.loss, augment=defs.augment,
-                                               p=state.ada.p)
+                                               p=state.ada.p, style_cond=sc)
         pl_mean = state.pl_mean
         if both:
-            pl, (_, pl_mean, _) = _pl_term(defs, state, p, z, c, k_pl, 1.0)
+            pl, (_, pl_mean, _) = _pl_term(defs, state, p, z, c, k_pl, 1.0, sc)
             loss = loss + pl
         return loss, (g_vars["buffers"], pl_mean)
 
@@ -97,10 +111,11 @@ def g_reg(defs: TrainDefs, state: TrainState, batch, key):
     key = _key(key, state, "g_reg")
     k_lat, k_pl = jax.random.split(key)
     z, c = _latents(defs, batch, k_lat)
+    sc = _style_cond(defs, state, batch, k_lat)
     gain = float(defs.g_reg_interval or 1)
 
     def loss_fn(p):
-        loss, (g_vars, pl_mean, lengths) = _pl_term(defs, state, p, z, c, k_pl, gain)
+        loss, (g_vars, pl_mean, lengths) = _pl_term(defs, state, p, z, c, k_pl, gain, sc)
         return loss, (g_vars["buffers"], pl_mean, lengths)
 
     (loss, (buffers, pl_mean, lengths)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -116,12 +131,13 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key):
     key = _key(key, state, "d_main")
     k_lat, k_loss, k_r1 = jax.random.split(key, 3)
     z, c = _latents(defs, batch, k_lat)
+    sc = _style_cond(defs, state, batch, k_lat)
     both = defs.d_reg_interval is None and defs.loss.r1_gamma != 0
 
     def loss_fn(p):
         loss, (g_vars, real_logits, gen_logits) = losses.d_main_loss(
             p, state.d, state.g, defs.G, defs.D, batch["image"], batch["c"], z, c, k_loss,
-            cfg=defs.loss, augment=defs.augment, p=state.ada.p)
+            cfg=defs.loss, augment=defs.augment, p=state.ada.p, style_cond=sc)
         if both:
             r1, _ = losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], k_r1,
                                      cfg=defs.loss, augment=defs.augment, p=state.ada.p)
@@ -153,6 +169,28 @@ def d_reg(defs: TrainDefs, state: TrainState, batch, key):
                            d_opt=d_opt)
     state = state._replace(ada=ada_accumulate(state.ada, real_logits))
     return state, {"loss/D/r1": loss, "r1/penalty": jnp.mean(penalty)}
+
+
+def e_main(defs: TrainDefs, state: TrainState, batch, key):
+    """StylEx encoder path: x -> E(x) -> G(E(x), C(x)); reconstruction (L1 + LPIPS), latent
+    cycle, classifier KL and adversarial losses (:func:`jaxgan.stylex.losses.encoder_path_loss`);
+    updates G (with ``g_tx``, sharing ``g_opt``) and E (``defs.stylex.e_tx``)."""
+    from jaxgan.stylex.losses import encoder_path_loss  # noqa: PLC0415 - StylEx only
+    key = _key(key, state, "e_main")
+
+    def loss_fn(gp, ep):
+        return encoder_path_loss(defs.stylex, defs.G, defs.D, {**state.g, "params": gp},
+                                 {**state.e, "params": ep}, state.d, state.frozen,
+                                 batch["image"], key, augment=defs.augment, p=state.ada.p)
+
+    (loss, metrics), (g_grads, e_grads) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+        state.g["params"], state.e["params"])
+    g_upd, g_opt = defs.g_tx.update(g_grads, state.g_opt, state.g["params"])
+    e_upd, e_opt = defs.stylex.e_tx.update(e_grads, state.e_opt, state.e["params"])
+    state = state._replace(
+        g={**state.g, "params": optax.apply_updates(state.g["params"], g_upd)}, g_opt=g_opt,
+        e={**state.e, "params": optax.apply_updates(state.e["params"], e_upd)}, e_opt=e_opt)
+    return state, {"loss/E/total": loss, **metrics}
 
 
 def ema_beta(defs: TrainDefs, nimg):
@@ -187,6 +225,7 @@ class StepFns(NamedTuple):
     d_main: Callable
     d_reg: Callable | None
     finish: Callable
+    e_main: Callable | None = None      # StylEx encoder path
 
 
 def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
@@ -202,7 +241,8 @@ def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
     use_greg = defs.g_reg_interval is not None and defs.loss.pl_weight > 0
     use_dreg = defs.d_reg_interval is not None and defs.loss.r1_gamma != 0
     return StepFns(jit(g_main), jit(g_reg) if use_greg else None, jit(d_main),
-                   jit(d_reg) if use_dreg else None, jit(finish))
+                   jit(d_reg) if use_dreg else None, jit(finish),
+                   jit(e_main) if defs.stylex is not None else None)
 
 
 def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, step: int):
@@ -212,8 +252,15 @@ def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, ste
       ``(state, metrics)`` with metrics still on device.
     """
     metrics: dict[str, Any] = {}
-    state, m = fns.g_main(state, batch, key)
-    metrics.update(m)
+    # StylEx: 'alternate' runs the encoder path instead of Gmain on even steps,
+    # 'combined' runs both every step.
+    e_path = fns.e_main is not None and (defs.stylex.mode == "combined" or step % 2 == 0)
+    if not (e_path and defs.stylex.mode == "alternate"):
+        state, m = fns.g_main(state, batch, key)
+        metrics.update(m)
+    if e_path:
+        state, m = fns.e_main(state, batch, key)
+        metrics.update(m)
     if fns.g_reg is not None and step % defs.g_reg_interval == 0:
         state, m = fns.g_reg(state, batch, key)
         metrics.update(m)

@@ -1,0 +1,38 @@
+"""StylEx on the built-in shapes scenes, task ``circle_and_sun`` (label = circle AND sun:
+two planted factors), 32², CPU. A configuration of the StyleGAN2 trainer: the ``stylex``
+group adds the classifier-conditioned generator, the encoder path and the frozen classifier.
+
+Train with ``jaxgan explain train --config stylex_shapes --out OUT`` (or
+``python -m train --config stylex_shapes --out OUT``). ``stylex.init_from`` starts G (and D,
+the encoder backbone) from a plain run's export, which saves most of the CPU time; set it
+to ``''`` to train from scratch.
+"""
+from configs import base
+
+CLASSIFIER = "tests/fixtures/trained/classifier_shapes_circle_and_sun"
+PRETRAINED_G = "tests/fixtures/trained/G_shapes32"
+PRETRAINED_D = "tests/fixtures/trained/D_shapes32"
+
+
+def get_config():
+    c = base.get_config()
+    c.batch_size = 16
+    c.data.update(source="shapes", resolution=32, num_images=20000, task="circle_and_sun",
+                  cond=False)
+    c.G.update(z_dim=64, w_dim=64, mapping_layers=2, channel_base=2048, channel_max=64)
+    c.D.update(channel_base=2048, channel_max=64, mbstd_group_size=4)
+    c.loss.r1_gamma = 0.0002 * 32 ** 2 / 16
+    c.ema_kimg = 16 * 10 / 32
+    c.augment.mode = "noaug"
+    c.run.update(total_kimg=20.0, tick_kimg=0.5, snapshot_ticks=4, image_ticks=4, keep=2)
+    c.stylex = dict(
+        classifier=CLASSIFIER,
+        mode="alternate",                 # encoder path every other step ('combined': every step)
+        init_from=PRETRAINED_G,           # '' trains G from scratch
+        init_d_from=PRETRAINED_D,         # D and the encoder backbone ('' : from scratch)
+        lpips="alexnet",                  # 'vgg16' | 'alexnet' | '' (no LPIPS term)
+        e_lr=0.0025, betas=(0.0, 0.99), e_channel_base=2048, e_channel_max=64, seed=0,
+        # Reproducibility-study weights: 10 x (L1 1, LPIPS 0.1, latent cycle 0.1); KL; adversarial.
+        loss=dict(l1=1.0, lpips=0.1, cycle=0.1, scale=10.0, kl=1.0, adv=1.0),
+    )
+    return c

@@ -1,0 +1,133 @@
+"""``jaxgan explain``: StylEx — train a classifier-specific StyleGAN and explain the classifier.
+
+::
+
+    jaxgan explain train --config stylex_shapes --out OUT [KEY=VALUE ...]
+    jaxgan explain attfind --ckpt OUT/network --out EXPL [--num-images 250] [--shift 1]
+    jaxgan explain eigenfind --ckpt OUT/network --out EXPL [--degree 3]
+    jaxgan explain attack --ckpt OUT/network --out EXPL [--space S|W+] [--l2 0.05]
+    jaxgan explain report --ckpt OUT/network --out EXPL [--k 4]   # AttFind + sheets + JSON
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from jaxgan.cli import Command, UsageError
+
+
+def _add_common(p):
+    p.add_argument("--ckpt", required=True, help="StylEx export (OUT/network) or run directory")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--num-images", type=int, default=250, help="held-out images to explain")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out scenes")
+    p.add_argument("--task", default=None, help="shapes task (default: the classifier's)")
+    p.add_argument("--classifier", default=None, help="override the classifier checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="explain_cmd", required=True)
+    t = sub.add_parser("train", help="train a StylEx (the StyleGAN2 trainer with a stylex config)")
+    t.add_argument("--config", default="stylex_shapes", help="preset name or path")
+    t.add_argument("--out", required=True, help="run directory (resumes)")
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    for name, hlp in (("attfind", "AttFind: effect tensor and per-class top attributes"),
+                      ("report", "AttFind + explanation report (PNG sheets + JSON per class)")):
+        a = sub.add_parser(name, help=hlp)
+        _add_common(a)
+        a.add_argument("--shift", type=float, default=1.0, help="fraction of the way to the "
+                       "dataset min/max of a coordinate (1 = the extreme)")
+        a.add_argument("--measure", default="prob", choices=("prob", "logit"))
+        a.add_argument("--num-indices", type=int, default=8, help="attributes per class")
+        a.add_argument("--max-image-effect", type=float, default=0.2)
+        a.add_argument("--chunk", type=int, default=512, help="renders per jitted call")
+        a.add_argument("--disc-threshold", type=float, default=None,
+                       help="reject attributes whose changed images D scores below this")
+        a.add_argument("--k", type=int, default=4, help="attributes for flip rates and sheets")
+        a.add_argument("--reuse", action="store_true", help="reuse OUT/attfind.npz if present")
+        a.add_argument("--prefilter", type=int, default=None, help="exact effects only for this "
+                       "many coordinates kept by a first-order (Jacobian) screen; default: all")
+    at = sub.add_parser("attack", help="counterfactual attacks on W+/S vs. a pixel attack, "
+                        "attributed to the planted-factor estimates")
+    _add_common(at)
+    at.add_argument("--space", default="S", choices=("S", "W+"))
+    at.add_argument("--n", type=int, default=64, help="images attacked")
+    at.add_argument("--steps", type=int, default=100)
+    at.add_argument("--l2", type=float, default=0.05, help="L2 penalty on the latent change")
+    at.add_argument("--l1", type=float, default=0.0, help="L1 (sparsity) penalty")
+    e = sub.add_parser("eigenfind", help="EigenFind: SeFa directions ranked by logit change")
+    _add_common(e)
+    e.add_argument("--degree", type=float, default=3.0, help="± step along each eigenvector")
+    e.add_argument("--num-directions", type=int, default=16)
+    e.add_argument("--num-indices", type=int, default=8)
+
+
+def _task_of(clf, args) -> str:
+    task = args.task or clf.cfg.task
+    if not task or not task.startswith("shapes:"):
+        raise UsageError(f"explain needs a shapes task (--task shapes:NAME); the classifier's is "
+                         f"{clf.cfg.task!r}")
+    return task
+
+
+def _run(args) -> int:
+    if args.explain_cmd == "train":
+        from jaxgan.training.config import load_config  # noqa: PLC0415
+        from jaxgan.training.loop import train  # noqa: PLC0415
+        cfg = load_config(args.config, args.overrides)
+        if "stylex" not in cfg:
+            raise UsageError(f"config {args.config!r} has no 'stylex' group (use stylex_shapes)")
+        res = train(cfg, args.out, progress=not args.no_progress)
+        print(f"done: {res['step']} iterations; StylEx exported to {args.out}/network",
+              file=sys.stderr)
+        return 0
+    from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
+    from jaxgan.stylex import pipeline  # noqa: PLC0415
+    sx = load_stylex(args.ckpt, args.classifier)
+    task = _task_of(sx.clf, args)
+    images, _, _ = pipeline.task_images(task, args.num_images, sx.G.cfg.img_resolution, args.seed)
+    enc = pipeline.encode_dataset(sx, images)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.explain_cmd == "attack":
+        from jaxgan.stylex.attack import attack_study  # noqa: PLC0415
+        from jaxgan.stylex.metrics import shapes_estimators  # noqa: PLC0415
+        from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
+        est, thr, _ = shapes_estimators(pipeline.SEGMENTER, pipeline.SHAPE_CLASSIFIER)
+        res = attack_study(sx, enc, images, est, thr, space=args.space, n=args.n,
+                           steps=args.steps, l2=args.l2, l1=args.l1)
+        ims = res.pop("images")
+        m = min(8, args.n)
+        save_image_grid(np.concatenate([ims["real"][:m], ims["before"][:m], ims["after"][:m],
+                                        ims["pixel_adv"][:m]]), out / "attack.png", ncols=m)
+        (out / "attack.json").write_text(json.dumps(res, indent=2) + "\n")
+        print(json.dumps(res))
+        return 0
+    if args.explain_cmd == "eigenfind":
+        from jaxgan.stylex.eigenfind import run_eigenfind  # noqa: PLC0415
+        res = run_eigenfind(sx, enc, degree=args.degree, num_directions=args.num_directions,
+                            num_indices=args.num_indices)
+        (out / "eigenfind.json").write_text(json.dumps(res["json"], indent=2) + "\n")
+        print(json.dumps(res["json"]["ranking"]))
+        return 0
+    result = pipeline.load_or_run_attfind(sx, enc, out, args)
+    summary = pipeline.attfind_json(result, enc["layout"], list(sx.clf.cfg.class_names))
+    (out / "attfind.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.explain_cmd == "attfind":
+        print(json.dumps(summary["ranking"]))
+        return 0
+    rep = pipeline.report(sx, enc, result, images, out, k=args.k)
+    print(f"report: {out}/report.json; flip rate top-{args.k}: {rep['flip_rate_top_k']:.3f}")
+    return 0
+
+
+COMMANDS = (
+    Command("explain", "StylEx: train a classifier-specific StyleGAN; AttFind, EigenFind, "
+            "counterfactual report", _arguments, _run),
+)

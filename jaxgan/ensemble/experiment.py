@@ -1,0 +1,457 @@
+"""The gan-ensembling experiment end to end on a built-in shapes task.
+
+1. Data: ``train`` = scenes ``[0, num_train)`` (deliberately few), ``val`` / ``test`` =
+   scenes from ``data_start`` on (outside the generator's training scenes ``[0, 20000)``).
+2. A weak classifier (few examples, no flip / shift augmentation) trained with
+   :func:`jaxgan.classify.make_classifier_step`.
+3. Inversion of train (for the mitigation), val and test images with the inversion package
+   (:class:`jaxgan.dataplus.Inverter`: encoder init + W+ optimisation, batched and jitted);
+   latents cached on disk under a hash of (generator weights, images, inversion settings,
+   encoder weights), so sweeping perturbations never re-inverts. Without ``--encoder`` one
+   is trained with :func:`jaxgan.invert.encoder.train_encoder` (``encoder_steps > 0``, also
+   cached) or the optimisation starts at the mean latent (``encoder_steps = 0``).
+4. Views: the reconstruction ``G(w*)``, image-space jitter views and every GAN perturbation,
+   ``K`` views per image, classified on device (:func:`jaxgan.ensemble.views.make_view_probs`;
+   one compiled program per source for all specs).
+5. alpha on val over 21 values, test accuracy with bootstrap intervals, paired gain
+   intervals (:func:`jaxgan.ensemble.combine.evaluate_method`), for the weak classifier and
+   (``mitigate``) for the same classifier trained on real + GAN reconstructions.
+6. ``results.json``, ``results.md``, ``alpha_<classifier>.png`` and ``views/*.png``
+   (:mod:`jaxgan.ensemble.report`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import model
+from jaxgan.data import get_task, make_task_dataset, to_float, to_uint8
+from jaxgan.ensemble.combine import alpha_grid, bootstrap_ci, evaluate_method
+from jaxgan.ensemble.perturb import PerturbSpec, dummy_basis, parse_spec, pca_basis
+from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
+
+#: Default perturbations: the paper's grid (isotropic sigma 0.1-0.3, PCA top-20 beta 1-3,
+#: style-mixing) on coarse / fine / all layers.
+DEFAULT_PERTURBATIONS = tuple(f"{k}:{layers}:{m}" for layers in ("coarse", "fine", "all")
+                              for k, m in [("isotropic", 0.1), ("isotropic", 0.2),
+                                           ("isotropic", 0.3), ("pca", 1), ("pca", 2),
+                                           ("pca", 3)]) + \
+    ("stylemix:coarse", "stylemix:fine", "stylemix:all")
+DEFAULT_JITTER = ("color", "crop", "color+crop")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+    """Settings of :func:`run_experiment` (defaults: the README run).
+
+    Attributes:
+      task: ``'shapes:<task>'``.
+      num_train, num_val, num_test: split sizes (train deliberately small).
+      data_start: first scene index of val (test follows it).
+      classifier_steps, classifier_batch, classifier_lr, classifier_widths: the weak classifier.
+      num_views: K views per image; perturbations: ``parse_spec`` strings; jitter: subsets of
+        ``color+crop(+flip)``; chunk: images per ``lax.map`` step; block: images
+        per jitted view call (the last block padded: one compiled program for all splits).
+      inv_steps, inv_lr, inv_l1, inv_l2, inv_lpips, inv_domain: W+ optimisation (domain term
+        needs an encoder); inv_batch: images per inversion call.
+      encoder_steps: train an encoder when none is given (0: start at the mean latent).
+      pca_samples, top_k: PCA basis of sampled w.
+      mitigate: also train the classifier on real + reconstructed train images.
+      num_boot, level: bootstrap; seed: everything random (data, init, keys, bootstrap).
+    """
+    task: str = "shapes:shape"
+    num_train: int = 24
+    num_val: int = 200
+    num_test: int = 400
+    data_start: int = 100_000
+    classifier_steps: int = 150
+    classifier_batch: int = 16
+    classifier_lr: float = 3e-3
+    classifier_widths: tuple[int, ...] = (16, 32)
+    num_views: int = 32
+    perturbations: tuple[str, ...] = DEFAULT_PERTURBATIONS
+    jitter: tuple[str, ...] = DEFAULT_JITTER
+    chunk: int = 8
+    block: int = 50
+    inv_steps: int = 100
+    inv_lr: float = 0.03
+    inv_l1: float = 0.5
+    inv_l2: float = 0.5
+    inv_lpips: float = 0.0
+    inv_domain: float = 0.25
+    inv_batch: int = 100
+    encoder_steps: int = 300
+    pca_samples: int = 10000
+    top_k: int = 20
+    mitigate: bool = True
+    num_boot: int = 2000
+    level: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.task.startswith("shapes:"):
+            raise ValueError(f"EnsembleConfig.task must be 'shapes:<task>', got {self.task!r}")
+        get_task(self.task.partition(":")[2])
+        for f in ("num_train", "num_val", "num_test", "num_views", "chunk", "block", "inv_batch"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"EnsembleConfig.{f} must be >= 1, got {getattr(self, f)}")
+        if self.data_start < self.num_train:
+            raise ValueError("EnsembleConfig.data_start must be >= num_train (disjoint splits)")
+        self.specs()
+
+    def specs(self) -> tuple:
+        """Parsed perturbations and jitter specs."""
+        out = [parse_spec(p) for p in self.perturbations]
+        for j in self.jitter:
+            parts = set(j.split("+"))
+            if not parts <= {"color", "crop", "flip"}:
+                raise ValueError(f"bad jitter {j!r}: combine color, crop, flip with '+'")
+            out.append(JitterSpec(color="color" in parts, crop="crop" in parts,
+                                  flip="flip" in parts))
+        return tuple(out)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------- hashing / cache
+
+def tree_digest(tree) -> str:
+    """sha256 of a pytree's leaves (shapes, dtypes and bytes, in tree order)."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        a = np.asarray(jax.device_get(leaf))
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def latent_cache_key(g_digest: str, images, settings: dict, e_digest: str | None = None) -> str:
+    """Cache key of an inversion: generator weights + images + settings + encoder weights."""
+    h = hashlib.sha256()
+    h.update(g_digest.encode())
+    h.update(tree_digest(np.asarray(images)).encode())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    h.update(str(e_digest).encode())
+    return h.hexdigest()[:24]
+
+
+def inversion_config(cfg: EnsembleConfig, with_encoder: bool):
+    """The :class:`jaxgan.invert.ProjectConfig` of the experiment (W+, const noise)."""
+    from jaxgan.invert import DistanceWeights, ProjectConfig  # noqa: PLC0415
+    return ProjectConfig(space="wplus", num_steps=cfg.inv_steps, initial_learning_rate=cfg.inv_lr,
+                         lr_rampup_length=0.0, lr_rampdown_length=0.25, initial_noise_factor=0.0,
+                         optimize_noise=False, noise_init="const", w_avg_samples=2000,
+                         domain_weight=cfg.inv_domain if with_encoder else 0.0,
+                         distance=DistanceWeights(lpips=cfg.inv_lpips, l1=cfg.inv_l1,
+                                                  l2=cfg.inv_l2))
+
+
+def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=None,
+                  batch: int = 200, key=None, progress: bool = False):
+    """Invert uint8 images to W+ through :class:`jaxgan.dataplus.Inverter`, cached on disk.
+
+    Args:
+      G, g: generator; images_u8: ``[N, R, R, C]`` uint8; inverter: the Inverter.
+      cache_dir: directory of ``latents-<key>.npz`` files (None: no cache).
+      g_digest, e_digest: :func:`tree_digest` of the generator / encoder weights.
+      batch: images per jitted inversion call; key: PRNG key (image i uses index i).
+
+    Returns:
+      ``(ws [N, num_ws, w_dim] float32 numpy, hit: bool)``.
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+    images_u8 = np.asarray(images_u8)
+    if images_u8.dtype != np.uint8 or images_u8.ndim != 4:
+        raise ValueError(f"invert_cached: images must be uint8 [N, R, R, C], got "
+                         f"{images_u8.dtype} {images_u8.shape}")
+    settings = {"cfg": repr(inverter.cfg), "encoder": inverter.E is not None,
+                "key": str(jax.random.key_data(key).tolist()) if key is not None else None}
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"latents-{latent_cache_key(g_digest, images_u8, settings, e_digest)}.npz"
+        if path.is_file():
+            return np.load(path)["ws"], True
+    key = jax.random.key(0) if key is None else key
+    out = []
+    for s in tqdm(range(0, len(images_u8), batch), desc="invert", disable=not progress):
+        xb = _pad_to(to_float(images_u8[s:s + batch]), batch)             # one compiled shape
+        n = min(batch, len(images_u8) - s)
+        out.append(np.asarray(invert_batch(G, g, jnp.asarray(xb), inverter, key, s),
+                              np.float32)[:n])
+    ws = np.concatenate(out)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, ws=ws)
+        tmp.replace(path)
+    return ws, False
+
+
+def _pad_to(a, n: int):
+    """Pad the leading axis of ``a`` to ``n`` by repeating its last row (fixed jit shapes)."""
+    a = np.asarray(a)
+    return a if len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])
+
+
+def blocked(fn, src, indices, block: int, *args):
+    """``fn(src_block, indices_block, *args)`` over fixed-size blocks (the last one padded),
+    so that every split reuses one compiled program; outputs (a tuple) concatenated."""
+    src, indices = np.asarray(src), np.asarray(indices)
+    n = len(src)
+    outs = []
+    for s in range(0, n, block):
+        m = min(block, n - s)
+        o = fn(jnp.asarray(_pad_to(src[s:s + m], block)),
+               jnp.asarray(_pad_to(indices[s:s + m], block)), *args)
+        outs.append(tuple(np.asarray(x)[:m] for x in o))
+    return tuple(np.concatenate(parts) for parts in zip(*outs))
+
+
+def invert_batch(G, g, x, inverter, key, start: int):
+    """W+ latents ``[n, num_ws, w_dim]`` of images ``x`` (batch indices ``start + i``).
+
+    Thin adapter over the inversion package: encoder init (:func:`encode_ws`) + the jitted
+    batched optimisation of :func:`jaxgan.invert.make_projector` (what
+    :func:`jaxgan.invert.indomain.invert_indomain` runs; called directly because its
+    ``init`` shape check rejects a W+ init at the time of writing). Encoder-free:
+    :func:`jaxgan.invert.project.project` from the mean latent (what the
+    :class:`~jaxgan.dataplus.Inverter` runs; its ``project`` import is shadowed at the time
+    of writing).
+    """
+    from jaxgan.invert import latent_stats, make_projector  # noqa: PLC0415
+    from jaxgan.invert.encoder import encode_ws  # noqa: PLC0415
+    from jaxgan.invert.project import project  # noqa: PLC0415
+    cfg = inverter.cfg
+    if inverter.E is None:
+        return project(G, g, x, cfg, key=key, indices=jnp.arange(len(x)) + start,
+                       lp=inverter.lp).ws
+    ws0 = encode_ws(inverter.E, inverter.e_vars, g, x)                    # [n, num_ws, w_dim]
+    if cfg is None:
+        return ws0
+    stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(x)) + start)
+    fn = make_projector(G, cfg, None, inverter.E if cfg.domain_weight else None)
+    return fn(g, x, keys, ws0, None, stats, inverter.lp,
+              inverter.e_vars if cfg.domain_weight else None).ws
+
+
+# ----------------------------------------------------------------------------- classifier
+
+def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
+                     progress: bool = False):
+    """The deliberately weak classifier: no augmentation, ``cfg.classifier_steps`` AdamW steps.
+
+    Returns:
+      ``(module, variables)``.
+    """
+    from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer  # noqa
+    from jaxgan.nets.classifier import init_classifier  # noqa: PLC0415
+    from jaxgan.nets.configs import ClassifierConfig  # noqa: PLC0415
+    from tqdm.auto import tqdm  # noqa: PLC0415
+    images_u8, labels = np.asarray(images_u8), np.asarray(labels, np.int32)
+    ccfg = ClassifierConfig(img_resolution=images_u8.shape[1], img_channels=images_u8.shape[3],
+                            num_classes=num_classes, widths=tuple(cfg.classifier_widths),
+                            task=cfg.task)
+    module, variables = init_classifier(ccfg, jax.random.fold_in(jax.random.key(cfg.seed), 0))
+    opts = TrainOptions(task=cfg.task, steps=cfg.classifier_steps,
+                        batch_size=min(cfg.classifier_batch, len(labels)),
+                        learning_rate=cfg.classifier_lr, warmup_steps=10, seed=cfg.seed)
+    tx = make_optimizer(opts)
+    step = make_classifier_step(module, tx, flip=False, shift=0)
+    state = init_state(variables["params"], tx)
+    rng = np.random.default_rng(cfg.seed)
+    root = jax.random.fold_in(jax.random.key(cfg.seed), 1)
+    for i in tqdm(range(opts.steps), desc="classifier", disable=not progress):
+        idx = rng.choice(len(labels), opts.batch_size, replace=False)
+        state, _ = step(state, {"image": images_u8[idx], "label": labels[idx]},
+                        jax.random.fold_in(root, i))
+    return module, {"params": state.params}
+
+
+def make_image_probs(classifiers, batch: int = 250):
+    """``probs(cls_vars, images_u8) -> [[N, num_classes] per classifier]``: softmax
+    probabilities of each classifier on uint8 images (one compiled program, fixed blocks)."""
+    from jaxgan.nets.classifier import classifier_probs  # noqa: PLC0415
+    fn = jax.jit(lambda vs, x: tuple(classifier_probs(m, v, x) for m, v in zip(classifiers, vs)))
+
+    def probs(cls_vars, images_u8):
+        x = to_float(np.asarray(images_u8))
+        return list(blocked(lambda xb, _: fn(cls_vars, xb), x, np.arange(len(x)), batch))
+    return probs
+
+
+# ----------------------------------------------------------------------------- runner
+
+def _load_encoder(G, g, encoder, cfg: EnsembleConfig, cache_dir, g_digest, progress):
+    """``(E, e_vars, source)``: given, cached/trained, or ``(None, None, 'none')``."""
+    if encoder is not None:
+        if isinstance(encoder, (str, Path)):
+            from jaxgan.checkpoint import load_network  # noqa: PLC0415
+            E, e_vars = load_network(encoder)
+            return E, e_vars, str(encoder)
+        return (*encoder, "given")
+    if cfg.encoder_steps <= 0:
+        return None, None, "none"
+    from jaxgan.checkpoint import load_network, save_network  # noqa: PLC0415
+    from jaxgan.invert.encoder import EncoderTrainConfig, train_encoder  # noqa: PLC0415
+    ecfg = EncoderTrainConfig(steps=cfg.encoder_steps, batch_size=16, lpips=0.0, l2=1.0,
+                              latent=1.0, real=0.0, channel_base=1024, channel_max=64)
+    tag = hashlib.sha256(f"{g_digest}{ecfg}{cfg.seed}".encode()).hexdigest()[:24]
+    path = None if cache_dir is None else Path(cache_dir) / f"encoder-{tag}"
+    if path is not None and path.is_dir():
+        E, e_vars = load_network(path)
+        return E, e_vars, f"cached {path.name}"
+    E, e_vars, _ = train_encoder(G, g, None, ecfg, key=jax.random.key(cfg.seed),
+                                 progress=progress)
+    if path is not None:
+        save_network(path, E, e_vars, overwrite=True)
+    return E, e_vars, f"trained {cfg.encoder_steps} steps (generated images, pixel L2 + latent)"
+
+
+def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, encoder=None,
+                   cache_dir=None, progress: bool = True, lp=None) -> dict:
+    """Run the whole ensembling experiment (see the module docstring).
+
+    Args:
+      G, g: the generator.
+      cfg: :class:`EnsembleConfig`.
+      out: output directory for JSON / Markdown / PNGs (None: write nothing).
+      encoder: encoder checkpoint path or ``(E, e_vars)`` (None: see ``cfg.encoder_steps``).
+      cache_dir: latent / encoder cache (default ``out/cache``; None with ``out=None``).
+      progress: tqdm bars.
+      lp: LPIPS network (needed when ``cfg.inv_lpips > 0``).
+
+    Returns:
+      the results dict written to ``results.json`` (plus ``cache_hits``).
+    """
+    from jaxgan.dataplus import Inverter  # noqa: PLC0415
+    t0 = time.perf_counter()
+    times = {}
+    res = G.cfg.img_resolution
+    if G.cfg.img_channels != 3:
+        raise ValueError("run_experiment: shapes scenes are RGB; the generator must be too")
+    task = get_task(cfg.task.partition(":")[2])
+    if out is not None and cache_dir is None:
+        cache_dir = Path(out) / "cache"
+    if cfg.inv_lpips and lp is None:
+        from jaxgan.nets.lpips import load_lpips  # noqa: PLC0415
+        lp = load_lpips("vgg16")
+    specs = cfg.specs()
+
+    # 1. data ------------------------------------------------------------------------------
+    tr = make_task_dataset(task, cfg.num_train, res, cfg.seed)
+    va = make_task_dataset(task, cfg.num_val, res, cfg.seed, start=cfg.data_start)
+    te = make_task_dataset(task, cfg.num_test, res, cfg.seed, start=cfg.data_start + cfg.num_val)
+
+    # 2. weak classifier ---------------------------------------------------------------------
+    t = time.perf_counter()
+    clf = train_classifier(tr["image"], tr["label"], task.num_classes, cfg, progress)
+    times["classifier_s"] = time.perf_counter() - t
+
+    # 3. inversion (cached) ------------------------------------------------------------------
+    t = time.perf_counter()
+    g_digest = tree_digest(g)
+    E, e_vars, enc_src = _load_encoder(G, g, encoder, cfg, cache_dir, g_digest, progress)
+    e_digest = None if E is None else tree_digest(e_vars)
+    inverter = Inverter(cfg=inversion_config(cfg, E is not None), E=E, e_vars=e_vars, lp=lp)
+    inv_key = jax.random.fold_in(jax.random.key(cfg.seed), 2)
+    hits = {}
+    ws = {}
+    splits = {"val": va, "test": te, **({"train": tr} if cfg.mitigate else {})}
+    biggest = max(len(d["image"]) for d in splits.values())
+    inv_batch, block = min(cfg.inv_batch, biggest), min(cfg.block, biggest)   # fixed shapes
+    for name, d in splits.items():
+        ws[name], hits[name] = invert_cached(G, g, d["image"], inverter, cache_dir, g_digest,
+                                             e_digest, inv_batch, inv_key, progress)
+    times["inversion_s"] = time.perf_counter() - t
+    render = jax.jit(lambda g, w: model.synthesize(G, g, w))
+    recon = {k: np.asarray(to_uint8(blocked(lambda w, _: (render(g, w),), w, np.arange(len(w)),
+                                            block)[0])) for k, w in ws.items()}
+    rec_mse = {k: float(np.mean((to_float(recon[k]) - to_float(splits[k]["image"])) ** 2))
+               for k in ws}
+
+    # 4. classifiers: weak, and (mitigation) trained on real + reconstructions ----------------
+    classifiers = {"weak": clf}
+    if cfg.mitigate:
+        t = time.perf_counter()
+        x_mix = np.concatenate([tr["image"], recon["train"]])
+        y_mix = np.concatenate([tr["label"], tr["label"]])
+        classifiers["weak+gan_recon"] = train_classifier(x_mix, y_mix, task.num_classes, cfg,
+                                                         progress)
+        times["classifier_mitigated_s"] = time.perf_counter() - t
+    names = list(classifiers)
+    mods = tuple(classifiers[n][0] for n in names)
+    cvars = tuple(classifiers[n][1] for n in names)
+    image_probs = make_image_probs(mods, block)
+    p_img = {s: dict(zip(names, image_probs(cvars, splits[s]["image"])))
+             for s in ("val", "test")}
+
+    # 5. views -------------------------------------------------------------------------------
+    t = time.perf_counter()
+    basis = dummy_basis(G.cfg.w_dim)
+    if any(isinstance(s, PerturbSpec) and s.kind == "pca" for s in specs):
+        k = max(s.top_k for s in specs if isinstance(s, PerturbSpec) and s.kind == "pca")
+        basis = pca_basis(G, g, jax.random.fold_in(jax.random.key(cfg.seed), 3),
+                          cfg.pca_samples, min(k, G.cfg.w_dim))
+    view_key = jax.random.fold_in(jax.random.key(cfg.seed), 4)
+    fns = {}
+    max_shift = max([s.shift for s in specs if isinstance(s, JitterSpec)] + [0])
+    from tqdm.auto import tqdm  # noqa: PLC0415
+    # the reconstruction G(w*) (uint8, as saved) is the K = 1 "view"
+    p_views = {"reconstruction": {s: dict(zip(names, image_probs(cvars, recon[s])))
+                                  for s in ("val", "test")}}
+    for spec in tqdm(specs, desc="views", disable=not progress):
+        src_kind = "jitter" if isinstance(spec, JitterSpec) else "gan"
+        if src_kind not in fns:
+            fns[src_kind] = make_view_probs(G, mods, src_kind, cfg.num_views, cfg.chunk,
+                                            max_shift)
+        name = spec.name
+        p_views[name] = {}
+        for split, d in (("val", va), ("test", te)):
+            src = to_float(d["image"]) if src_kind == "jitter" else ws[split]
+            off = 0 if split == "val" else cfg.num_val
+            fn = fns[src_kind]
+            probs = blocked(lambda x, i, p: fn(g, cvars, x, view_key, i, p, basis), src,
+                            np.arange(len(src)) + off, block,
+                            params_for(spec, G.cfg.num_ws))
+            p_views[name][split] = dict(zip(names, probs))
+    times["views_s"] = time.perf_counter() - t
+
+    # 6. combine -----------------------------------------------------------------------------
+    results = {"config": cfg.to_dict(), "encoder": enc_src, "cache_hits": hits,
+               "reconstruction_mse": rec_mse, "classifiers": {}, "methods": {},
+               "num_views": cfg.num_views, "alphas": alpha_grid().tolist()}
+    for n in names:
+        yt = te["label"]
+        alone = np.argmax(p_img["test"][n], -1) == yt
+        acc, lo, hi = bootstrap_ci(alone, cfg.num_boot, cfg.seed, cfg.level)
+        results["classifiers"][n] = {"test_acc": acc, "test_ci": [lo, hi],
+                                     "val_acc": float(np.mean(np.argmax(p_img["val"][n], -1)
+                                                              == va["label"]))}
+        results["methods"][n] = {
+            m: evaluate_method(p_img["val"][n], pv["val"][n], va["label"], p_img["test"][n],
+                               pv["test"][n], yt, num_boot=cfg.num_boot, seed=cfg.seed,
+                               level=cfg.level)
+            for m, pv in p_views.items()}
+    times["total_s"] = time.perf_counter() - t0
+    results["times"] = times
+    results["kinds"] = {("reconstruction" if s is None else s.name):
+                        ("reconstruction" if s is None else "image jitter"
+                         if isinstance(s, JitterSpec) else s.kind) for s in [None, *specs]}
+    if out is not None:
+        from jaxgan.ensemble import report  # noqa: PLC0415
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report.write_results(results, out)
+        report.save_alpha_plots(results, out)
+        report.save_view_grids(G, g, te, ws["test"], recon["test"], specs, basis, view_key,
+                               cfg, out / "views")
+    return results

@@ -1,0 +1,127 @@
+"""Outputs of the ensembling experiment: results JSON + Markdown table, accuracy-vs-alpha
+plots per perturbation type, example view grids."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.data import to_float
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.1f}"
+
+
+def markdown_table(results: dict) -> str:
+    """The Markdown report: per classifier, one row per method (alpha from val; test accuracy
+    and the paired gain over the classifier alone with bootstrap intervals)."""
+    cfg = results["config"]
+    lvl = int(round(100 * cfg["level"]))
+    lines = [f"# Ensembling with generative views: {cfg['task']}", "",
+             f"train {cfg['num_train']} / val {cfg['num_val']} / test {cfg['num_test']} images; "
+             f"K = {results['num_views']} views; alpha chosen on val over "
+             f"{len(results['alphas'])} values; {lvl}% percentile bootstrap intervals "
+             f"({cfg['num_boot']} resamples; gain intervals paired). Encoder: "
+             f"{results['encoder']}. Reconstruction MSE (test): "
+             f"{results['reconstruction_mse']['test']:.4f}.", ""]
+    for cname, cres in results["classifiers"].items():
+        lo, hi = cres["test_ci"]
+        lines += [f"## classifier `{cname}`: alone {_pct(cres['test_acc'])}% "
+                  f"[{_pct(lo)}, {_pct(hi)}] test", "",
+                  "| method | type | alpha | val acc % | test acc % | CI | gain (pts) | gain CI "
+                  "| views only % |", "|---|---|---|---|---|---|---|---|---|"]
+        rows = sorted(results["methods"][cname].items(), key=lambda kv: -kv[1]["val_acc"])
+        for m, r in rows:
+            glo, ghi = r["gain_ci"]
+            flag = " **+**" if glo > 0 else " **-**" if ghi < 0 else ""
+            lines.append(f"| {m} | {results['kinds'][m]} | {r['alpha']:.2f} | "
+                         f"{_pct(r['val_acc'])} | {_pct(r['test_acc'])} | [{_pct(r['test_ci'][0])}, "
+                         f"{_pct(r['test_ci'][1])}] | {100 * r['gain']:+.1f}{flag} | "
+                         f"[{100 * glo:+.1f}, {100 * ghi:+.1f}] | "
+                         f"{_pct(r['views_only_test_acc'])} |")
+        best = rows[0]
+        verdict = ("an improvement (interval above 0)" if best[1]["gain_ci"][0] > 0 else
+                   "a loss (interval below 0)" if best[1]["gain_ci"][1] < 0 else
+                   "no significant change (interval contains 0)")
+        lines += ["", f"Best on val: `{best[0]}` (alpha {best[1]['alpha']:.2f}): test gain "
+                  f"{100 * best[1]['gain']:+.1f} pts, {verdict}.", ""]
+    lines += ["**+** / **-**: the gain interval excludes 0. Rows sorted by val accuracy.", ""]
+    return "\n".join(lines)
+
+
+def write_results(results: dict, out) -> None:
+    """``out/results.json`` and ``out/results.md``."""
+    out = Path(out)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    (out / "results.md").write_text(markdown_table(results))
+
+
+def save_alpha_plots(results: dict, out) -> list[Path]:
+    """``out/alpha_<classifier>.png``: test (solid) and val (dotted) accuracy vs alpha, one
+    panel per perturbation type, the chosen alpha marked."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    kinds = ["isotropic", "pca", "stylemix", "image jitter"]
+    alphas = np.asarray(results["alphas"])
+    paths = []
+    for cname, methods in results["methods"].items():
+        present = [k for k in kinds if any(results["kinds"][m] == k for m in methods)]
+        fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6),
+                                 squeeze=False, sharey=True)
+        alone = results["classifiers"][cname]["test_acc"]
+        for ax, kind in zip(axes[0], present):
+            ms = [m for m in methods if results["kinds"][m] == kind]
+            if "reconstruction" in methods:
+                ms.append("reconstruction")
+            colors = plt.cm.viridis(np.linspace(0, 0.9, len(ms)))
+            for m, c in zip(ms, colors):
+                r = methods[m]
+                ls = "--" if m == "reconstruction" else "-"
+                ax.plot(alphas, 100 * np.asarray(r["test_curve"]), ls, color=c, lw=1.3, label=m)
+                ax.plot(alphas, 100 * np.asarray(r["val_curve"]), ":", color=c, lw=0.8)
+                i = int(np.argmin(np.abs(alphas - r["alpha"])))
+                ax.plot([r["alpha"]], [100 * r["test_curve"][i]], "o", color=c, ms=4)
+            ax.axhline(100 * alone, color="k", lw=0.6)
+            ax.set_title(kind)
+            ax.set_xlabel("alpha (weight of the views)")
+            ax.legend(fontsize=6, loc="lower left")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("accuracy % (test solid, val dotted)")
+        fig.suptitle(f"classifier '{cname}': ensemble accuracy vs alpha "
+                     f"(black: classifier alone on test; dots: alpha chosen on val)", fontsize=9)
+        fig.tight_layout()
+        p = Path(out) / f"alpha_{cname.replace('+', '_')}.png"
+        fig.savefig(p, dpi=120)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def save_view_grids(G, g, data, ws, recon_u8, specs, basis, key, cfg, out, num_images: int = 6,
+                    num_views: int = 8) -> list[Path]:
+    """``out/<method>.png``: one row per test image: image, reconstruction, ``num_views`` views
+    (the same keys as the experiment's first views)."""
+    from jaxgan.ensemble.views import JitterSpec, make_views, params_for  # noqa: PLC0415
+    from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = min(num_images, len(ws))
+    x = to_float(data["image"][:n])
+    idx = jnp.arange(n) + cfg.num_val
+    max_shift = max([s.shift for s in specs if isinstance(s, JitterSpec)] + [0])
+    fns, paths = {}, []
+    for spec in specs:
+        kind = "jitter" if isinstance(spec, JitterSpec) else "gan"
+        if kind not in fns:
+            fns[kind] = make_views(G, kind, cfg.num_views, min(cfg.chunk, n), max_shift)
+        src = jnp.asarray(x if kind == "jitter" else ws[:n])
+        v = np.asarray(fns[kind](g, src, key, idx, params_for(spec, G.cfg.num_ws),
+                                 basis))[:, :num_views]                       # [n, V, R, R, C]
+        rows = np.concatenate([x[:, None], to_float(recon_u8[:n])[:, None], v], 1)
+        paths.append(save_image_grid(rows.reshape(-1, *rows.shape[2:]), out / f"{spec.name}.png",
+                                     ncols=rows.shape[1]))
+    return paths

@@ -1,0 +1,417 @@
+"""Optimisation inversion G^-1 in Z, W, W+ or StyleSpace: a batch in one jitted program.
+
+The defaults are NVIDIA's ``projector.py`` (stylegan2-ada-pytorch): 1000 Adam steps
+(betas 0.9/0.999) with learning rate 0.1 ramped up over the first 5% and down over the last
+25% of the steps (cosine), the latent started at the mean of 10000 mapped samples, Gaussian
+latent noise of ``0.05 * std`` ramped out (quadratically) over the first 75% of the steps,
+per-layer noise maps optimised with the multi-scale autocorrelation regulariser (weight 1e5)
+and renormalised after each step. ``std`` is the official ``w_std``: the square root of the
+summed per-coordinate variance of the samples. The distance is LPIPS (real VGG16 weights)
+plus optional pixel L1/L2 (:class:`~jaxgan.invert.losses.DistanceWeights`); optionally
+L-BFGS (``optax.lbfgs``, deterministic loss: no latent noise, no noise maps).
+
+Batching: the whole optimisation of ONE image (its own latent, noise maps and optimiser
+state, its randomness from ``fold_in(key, index)``) is a ``lax.scan``; ``vmap`` lifts it to
+N images and ``jit`` compiles the lot once, so image i of a batch gets what inverting it
+alone with the same index gets (up to float reassociation).
+
+The same machinery runs degradation-aware inversion (a differentiable ``degrade`` applied
+to G(w) before the distance, a per-pixel weight map) and in-domain inversion (an encoder
+initialisation and the ``domain_weight * mean((w - E(G(w)))**2)`` term): see
+:mod:`jaxgan.invert.restore` and :mod:`jaxgan.invert.indomain`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import model
+from jaxgan.invert.losses import (DistanceWeights, image_distance, noise_regularizer,
+                                  normalize_noise)
+
+SPACES = ("z", "w", "wplus", "s")
+OPTIMIZERS = ("adam", "lbfgs")
+NOISE_INITS = ("random", "const")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectConfig:
+    """Inversion settings (frozen, hashable). Defaults: NVIDIA's ``projector.py``.
+
+    Attributes:
+      space: 'z' | 'w' (one w for all layers) | 'wplus' (one w per layer) | 's' (StyleSpace).
+      num_steps: optimisation steps.
+      optimizer: 'adam' or 'lbfgs'.
+      initial_learning_rate, lr_rampup_length, lr_rampdown_length: Adam schedule (fractions
+        of ``num_steps``; 0 disables a ramp).
+      initial_noise_factor, noise_ramp_length: latent noise ``std * factor * max(0, 1 -
+        t / ramp)**2`` at progress ``t``.
+      regularize_noise_weight: weight of :func:`~jaxgan.invert.losses.noise_regularizer`.
+      optimize_noise: optimise the per-layer noise maps (else they stay at their init).
+      noise_init: 'random' (N(0, 1), normalised; the projector's) or 'const' (G's buffers).
+      w_avg_samples: samples for the start point and ``std``.
+      distance: the reconstruction distance weights.
+      domain_weight: weight of the in-domain term ``mean((ws - E(G(ws)))**2)`` (needs an
+        encoder; not for 's').
+    """
+    space: str = "w"
+    num_steps: int = 1000
+    optimizer: str = "adam"
+    initial_learning_rate: float = 0.1
+    lr_rampup_length: float = 0.05
+    lr_rampdown_length: float = 0.25
+    initial_noise_factor: float = 0.05
+    noise_ramp_length: float = 0.75
+    regularize_noise_weight: float = 1e5
+    optimize_noise: bool = True
+    noise_init: str = "random"
+    w_avg_samples: int = 10000
+    distance: DistanceWeights = DistanceWeights()
+    domain_weight: float = 0.0
+
+    def __post_init__(self):
+        if self.space not in SPACES:
+            raise ValueError(f"ProjectConfig.space must be one of {SPACES}, got {self.space!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"ProjectConfig.optimizer must be one of {OPTIMIZERS}, "
+                             f"got {self.optimizer!r}")
+        if self.noise_init not in NOISE_INITS:
+            raise ValueError(f"ProjectConfig.noise_init must be one of {NOISE_INITS}, "
+                             f"got {self.noise_init!r}")
+        if not (isinstance(self.num_steps, int) and self.num_steps >= 1):
+            raise ValueError(f"ProjectConfig.num_steps must be an int >= 1, got {self.num_steps!r}")
+        if self.optimizer == "lbfgs" and self.optimize_noise:
+            raise ValueError("ProjectConfig: optimizer='lbfgs' needs optimize_noise=False "
+                             "(its line search needs a deterministic loss)")
+        if self.domain_weight and self.space == "s":
+            raise ValueError("ProjectConfig: domain_weight needs a W-type space (z, w, wplus)")
+        if self.w_avg_samples < 2:
+            raise ValueError(f"ProjectConfig.w_avg_samples must be >= 2, got {self.w_avg_samples}")
+
+    def replace(self, **kw) -> "ProjectConfig":
+        """A copy with fields replaced (``distance`` may be given as a dict)."""
+        if isinstance(kw.get("distance"), dict):
+            kw["distance"] = dataclasses.replace(self.distance, **kw["distance"])
+        return dataclasses.replace(self, **kw)
+
+
+class ProjectionResult(NamedTuple):
+    """What :func:`project` returns (leading axis N everywhere).
+
+    Attributes:
+      latent: the optimised latent in ``cfg.space`` (``[N, z_dim]``, ``[N, w_dim]``,
+        ``[N, num_ws, w_dim]`` or a StyleSpace pytree of ``[N, C]``).
+      ws: ``[N, num_ws, w_dim]`` (None for 's').
+      noise: noise maps ``{f'b{res}': {layer: [N, H, W]}}`` (pass as ``synthesize(noise=)``).
+      images: ``[N, R, R, C]`` G(latent, noise), no latent noise.
+      loss: ``[N]`` final objective (no latent noise); dist: ``[N]`` its distance term.
+      curve: ``[N, num_steps]`` objective per step; dist_curve: its distance term.
+    """
+    latent: Any
+    ws: Any
+    noise: Any
+    images: Any
+    loss: Any
+    dist: Any
+    curve: Any
+    dist_curve: Any
+
+
+# ----------------------------------------------------------------------------- schedules
+
+def learning_rate(step, cfg: ProjectConfig):
+    """The projector's learning rate at ``step`` (0-based): cosine ramps on ``t = step / T``."""
+    t = jnp.asarray(step, jnp.float32) / cfg.num_steps
+    ramp = jnp.float32(1)
+    if cfg.lr_rampdown_length > 0:
+        ramp = jnp.minimum(1.0, (1.0 - t) / cfg.lr_rampdown_length)
+    ramp = 0.5 - 0.5 * jnp.cos(ramp * jnp.pi)
+    if cfg.lr_rampup_length > 0:
+        ramp = ramp * jnp.minimum(1.0, t / cfg.lr_rampup_length)
+    return cfg.initial_learning_rate * ramp
+
+
+def latent_noise_scale(step, cfg: ProjectConfig):
+    """Latent noise factor at ``step``: ``initial_noise_factor * max(0, 1 - t / ramp)**2``
+    (multiply by the space's ``std``)."""
+    if cfg.initial_noise_factor == 0 or cfg.noise_ramp_length <= 0:
+        return jnp.float32(0)
+    t = jnp.asarray(step, jnp.float32) / cfg.num_steps
+    return cfg.initial_noise_factor * jnp.maximum(0.0, 1.0 - t / cfg.noise_ramp_length) ** 2
+
+
+# ----------------------------------------------------------------------------- spaces
+
+def latent_stats(G, g, space: str, num_samples: int = 10000, key=None):
+    """Start point and scale of a latent space from mapped samples (the projector's).
+
+    Args:
+      G, g: the generator.
+      space: one of :data:`SPACES`.
+      num_samples: number of z samples.
+      key: PRNG key (default ``key(123)``, the projector's seed number).
+
+    Returns:
+      ``(mean, std)``: the mean latent for one image (``[w_dim]``, ``[num_ws, w_dim]`` or a
+      StyleSpace pytree of ``[C]``; zeros ``[z_dim]`` for 'z') and the square root of the
+      summed per-coordinate variance (a scalar; one per leaf for 's').
+    """
+    if space not in SPACES:
+        raise ValueError(f"latent_stats: space must be one of {SPACES}, got {space!r}")
+    cfg = G.cfg
+    if space == "z":
+        return jnp.zeros(cfg.z_dim, jnp.float32), jnp.float32(math.sqrt(cfg.z_dim))
+    if cfg.c_dim:
+        raise ValueError("inversion of conditional generators is not supported (c_dim > 0)")
+    key = jax.random.key(123) if key is None else key
+
+    @jax.jit
+    def stats(g, key):
+        z = jax.random.normal(key, (num_samples, cfg.z_dim))
+        w = model.mapping(G, g, z)[:, 0]                                   # [S, w_dim]
+        if space == "s":
+            st = model.styles(G, g, jnp.broadcast_to(w[:, None], (num_samples, cfg.num_ws,
+                                                                  cfg.w_dim)))
+            mean = jax.tree.map(lambda s: jnp.mean(s, 0), st)
+            std = jax.tree.map(lambda s, m: jnp.sqrt(jnp.sum(jnp.square(s - m)) / num_samples),
+                               st, mean)
+            return mean, std
+        mean = jnp.mean(w, 0)
+        std = jnp.sqrt(jnp.sum(jnp.square(w - mean)) / num_samples)
+        if space == "wplus":
+            mean = jnp.broadcast_to(mean, (cfg.num_ws, cfg.w_dim))
+        return mean, std
+
+    return stats(g, key)
+
+
+def latent_from_ws(G, g, space: str, ws):
+    """Express W+ codes ``[N, num_ws, w_dim]`` in ``space`` (an init for :func:`project`).
+
+    'w' averages the layers, 'wplus' is the identity, 's' applies the affines; 'z' has no
+    inverse map and raises.
+    """
+    cfg = G.cfg
+    ws = jnp.asarray(ws, jnp.float32)
+    if ws.ndim != 3 or ws.shape[1:] != (cfg.num_ws, cfg.w_dim):
+        raise ValueError(f"latent_from_ws: ws must be [N, {cfg.num_ws}, {cfg.w_dim}], "
+                         f"got {ws.shape}")
+    if space == "w":
+        return jnp.mean(ws, axis=1)
+    if space == "wplus":
+        return ws
+    if space == "s":
+        return model.styles(G, g, ws)
+    raise ValueError(f"latent_from_ws: cannot express ws in space {space!r}")
+
+
+def latent_to_ws(G, g, space: str, latent):
+    """One image's latent -> ws ``[num_ws, w_dim]`` (None for 's')."""
+    cfg = G.cfg
+    if space == "z":
+        return model.mapping(G, g, latent[None])[0]
+    if space == "w":
+        return jnp.broadcast_to(latent, (cfg.num_ws, cfg.w_dim))
+    if space == "wplus":
+        return latent
+    return None
+
+
+def noise_template(g):
+    """G's noise buffers as an explicit-noise pytree ``{f'b{res}': {layer: [H, W]}}``."""
+    syn = g["buffers"]["synthesis"]
+    return {b: {layer: v["noise_const"] for layer, v in layers.items() if "noise_const" in v}
+            for b, layers in syn.items()}
+
+
+def render_one(G, g, space, latent, noise):
+    """One image's latent + noise maps -> image ``[1, R, R, C]``."""
+    nz = jax.tree.map(lambda n: n[None], noise)
+    if space == "s":
+        return model.synthesize(G, g, styles=jax.tree.map(lambda s: s[None], latent), noise=nz)
+    return model.synthesize(G, g, latent_to_ws(G, g, space, latent)[None], noise=nz)
+
+
+def _check_shape(name, tree, want):
+    got_l, got_t = jax.tree.flatten(tree)
+    want_l, want_t = jax.tree.flatten(want)
+    got_s = [tuple(jnp.shape(a)) for a in got_l]
+    want_s = [tuple(jnp.shape(a)) for a in want_l]
+    if got_t != want_t or any(a[1:] != b for a, b in zip(got_s, want_s)):
+        raise ValueError(f"project: {name} has shapes {got_s}; expected [N] + each of {want_s}")
+
+
+# ----------------------------------------------------------------------------- projector
+
+@functools.lru_cache(maxsize=32)
+def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None):
+    """The jitted batched projector for one (G, config, degradation, encoder).
+
+    Returns:
+      ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars) -> ProjectionResult``
+      (see :func:`project` for the arguments; ``keys`` ``[N]``, ``pixel_weight`` ``[N, h, w]``
+      or None, ``stats = (mean, std)`` from :func:`latent_stats`). Cached: reuse the same
+      ``degrade`` object to avoid recompiling.
+    """
+    space = cfg.space
+
+    def objective(params, fixed_noise, target, weight, key, scale, aux):
+        g, std, lp, e_vars = aux
+        latent = params["latent"]
+        noise = params["noise"] if cfg.optimize_noise else fixed_noise
+        if cfg.optimizer == "adam" and cfg.initial_noise_factor:
+            leaves, tdef = jax.tree.flatten(latent)
+            ks = jax.random.split(key, len(leaves))
+            stds = jax.tree.leaves(std) if space == "s" else [std] * len(leaves)
+            noisy = jax.tree.unflatten(tdef, [
+                l + jax.random.normal(k, l.shape) * s * scale
+                for l, k, s in zip(leaves, ks, stds)])
+        else:
+            noisy = latent
+        img = render_one(G, g, space, noisy, noise)                      # [1, R, R, C]
+        obs = degrade(img) if degrade is not None else img
+        dist = image_distance(obs, target[None], cfg.distance, lp,
+                              None if weight is None else weight[None])[0]
+        total = dist
+        reg = jnp.float32(0)
+        if cfg.optimize_noise:
+            reg = noise_regularizer(noise)
+            total = total + cfg.regularize_noise_weight * reg
+        dom = jnp.float32(0)
+        if cfg.domain_weight:
+            ws = latent_to_ws(G, g, space, noisy)                         # [num_ws, w_dim]
+            rec = model.encode(E, e_vars, img, g["buffers"]["mapping"]["w_avg"])[0]
+            dom = jnp.mean(jnp.square(ws - rec))
+            total = total + cfg.domain_weight * dom
+        return total, (dist, img)
+
+    def one(target, weight, key, init, aux):
+        g = aux[0]
+        k_noise, k_steps = jax.random.split(key)
+        template = noise_template(g)
+        if cfg.noise_init == "random":
+            ks = jax.random.split(k_noise, len(jax.tree.leaves(template)))
+            leaves, tdef = jax.tree.flatten(template)
+            noise = normalize_noise(jax.tree.unflatten(
+                tdef, [jax.random.normal(k, n.shape) for k, n in zip(ks, leaves)]))
+        else:
+            noise = template
+        params = {"latent": init, "noise": noise if cfg.optimize_noise else {}}
+
+        def f(p, k, scale):
+            return objective(p, noise, target, weight, k, scale, aux)
+
+        if cfg.optimizer == "adam":
+            opt = optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
+
+            def step(carry, i):
+                p, s = carry
+                (loss, (dist, _)), grads = jax.value_and_grad(f, has_aux=True)(
+                    p, jax.random.fold_in(k_steps, i), latent_noise_scale(i, cfg))
+                upd, s = opt.update(grads, s, p)
+                lr = learning_rate(i, cfg)
+                p = jax.tree.map(lambda a, u: a - lr * u, p, upd)
+                if cfg.optimize_noise:
+                    p = {**p, "noise": normalize_noise(p["noise"])}
+                return (p, s), (loss, dist)
+        else:
+            opt = optax.lbfgs()
+            value_fn = lambda p: f(p, k_steps, 0.0)[0]                    # noqa: E731
+            vg = optax.value_and_grad_from_state(value_fn)
+
+            def step(carry, i):
+                p, s = carry
+                loss, grads = vg(p, state=s)
+                upd, s = opt.update(grads, s, p, value=loss, grad=grads, value_fn=value_fn)
+                p = optax.apply_updates(p, upd)
+                return (p, s), (loss, f(p, k_steps, 0.0)[1][0])
+
+        (params, _), (curve, dist_curve) = jax.lax.scan(
+            step, (params, opt.init(params)), jnp.arange(cfg.num_steps))
+        loss, (dist, img) = f(params, k_steps, 0.0)
+        final_noise = params["noise"] if cfg.optimize_noise else noise
+        ws = latent_to_ws(G, g, space, params["latent"])
+        return ProjectionResult(params["latent"], ws, final_noise, img[0], loss, dist, curve,
+                                dist_curve)
+
+    @jax.jit
+    def run(g, targets, keys, init, pixel_weight, stats, lp, e_vars):
+        aux = (g, stats[1], lp, e_vars)
+        w_axis = None if pixel_weight is None else 0
+        return jax.vmap(one, in_axes=(0, w_axis, 0, 0, None))(targets, pixel_weight, keys,
+                                                                init, aux)
+
+    return run
+
+
+def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, indices=None,
+            init=None, pixel_weight=None, degrade=None, lp=None, encoder=None,
+            stats=None) -> ProjectionResult:
+    """Invert a batch of images through G (one jitted program; see the module docstring).
+
+    Args:
+      G, g: the generator (module, variables); frozen.
+      targets: ``[N, h, w, C]`` images in [-1, 1]: G's resolution, or the output resolution
+        of ``degrade``.
+      cfg: the :class:`ProjectConfig`.
+      key: PRNG key (default ``key(0)``); image i uses ``fold_in(key, indices[i])``.
+      indices: ``[N]`` ints (default ``arange(N)``): pass ``[i]`` to invert image i of a
+        batch alone with exactly its batch randomness.
+      init: optional start latents ``[N, ...]`` in ``cfg.space`` (see
+        :func:`latent_from_ws`); default the sample mean (random N(0, I) for 'z').
+      pixel_weight: optional ``[N, h, w]`` distance weight map (masks, diffusion).
+      degrade: optional differentiable ``[1, R, R, C] -> [1, h, w, C]`` applied to G's output
+        before the distance (hashable: use :mod:`jaxgan.invert.restore`'s degradations).
+      lp: LPIPS network (``jaxgan.nets.lpips.load_lpips``), needed if
+        ``cfg.distance.lpips > 0``.
+      encoder: ``(E, e_vars)``, needed if ``cfg.domain_weight > 0``.
+      stats: ``(mean, std)`` from :func:`latent_stats` (computed when omitted).
+
+    Returns:
+      :class:`ProjectionResult`.
+    """
+    targets = jnp.asarray(targets, jnp.float32)
+    if targets.ndim != 4 or targets.shape[0] == 0:
+        raise ValueError(f"project: targets must be [N, H, W, C] with N >= 1, got "
+                         f"{targets.shape}")
+    res, ch = G.cfg.img_resolution, G.cfg.img_channels
+    if degrade is None and targets.shape[1:] != (res, res, ch):
+        raise ValueError(f"project: targets must be [N, {res}, {res}, {ch}] for this generator, "
+                         f"got {targets.shape}")
+    if not bool(jnp.all(jnp.isfinite(targets))):
+        raise ValueError("project: targets contain NaN or Inf")
+    if cfg.distance.lpips and lp is None:
+        raise ValueError("project: cfg.distance.lpips > 0 needs lp= "
+                         "(jaxgan.nets.lpips.load_lpips('vgg16'))")
+    E, e_vars = encoder if encoder is not None else (None, None)
+    if cfg.domain_weight and E is None:
+        raise ValueError("project: cfg.domain_weight > 0 needs encoder=(E, e_vars)")
+    n = targets.shape[0]
+    key = jax.random.key(0) if key is None else key
+    indices = jnp.arange(n) if indices is None else jnp.asarray(indices)
+    if indices.shape != (n,):
+        raise ValueError(f"project: indices must have shape [{n}], got {indices.shape}")
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(indices)
+    if stats is None:
+        stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
+    if init is None:
+        if cfg.space == "z":
+            init = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1),
+                                                        (G.cfg.z_dim,)))(keys)
+        else:
+            init = jax.tree.map(lambda m: jnp.broadcast_to(m, (n, *m.shape)), stats[0])
+    else:
+        _check_shape("init", init, stats[0])
+    if pixel_weight is not None:
+        pixel_weight = jnp.asarray(pixel_weight, jnp.float32)
+        if pixel_weight.shape != targets.shape[:3]:
+            raise ValueError(f"project: pixel_weight must be {targets.shape[:3]}, got "
+                             f"{pixel_weight.shape}")
+    fn = make_projector(G, cfg, degrade, E)
+    return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars)

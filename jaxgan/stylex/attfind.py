@@ -1,0 +1,356 @@
+"""AttFind (Lang et al. 2021, the official notebook's semantics) as a few big batched kernels.
+
+StyleSpace coordinates are every channel of every style vector of the (classifier-
+conditioned) generator, flattened in the order of :func:`style_layout`. For images with
+styles ``s [N, S]`` (S coordinates) and the dataset's per-coordinate ``min``/``max``:
+
+* **effect tensor** ``E [N, 2, S, K]``: for image n, direction d (0: toward min, 1: toward
+  max) and coordinate j, set ``s_j <- s_j + shift * (target_d,j - s_j)``, regenerate (const
+  noise), classify, and record ``C(changed) - C(base)`` in probabilities (``measure='prob'``,
+  the notebook's) or logits. Computed as flat ``(n, d, j)`` chunks: each chunk edits one
+  coordinate per row (``vmap`` of a one-row edit) and renders/classifies the whole chunk in
+  one jitted call (the chunk axis can be sharded over devices like a training batch).
+* **unstable images**: those whose regenerated class ``argmax C(G(s))`` differs from the
+  class they were conditioned on are dropped.
+* **selection** (:func:`find_significant_styles`): for class k, among images currently of
+  another class, repeatedly pick the (direction, coordinate) with the largest mean positive
+  effect on class k over the images whose cumulative effect is still below
+  ``max_image_effect``; optionally reject candidates whose changed images the discriminator
+  scores below ``disc_threshold``. :func:`merge_two_class` joins the two rankings of a
+  binary classifier (an attribute that raises class 1 lowers class 0 in the opposite
+  direction).
+
+:func:`attfind_effects_loop` is the per-coordinate Python loop (one jitted call per
+coordinate and direction, as the PyTorch re-implementations), kept as the reference and the
+benchmark's baseline.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxgan import model
+
+
+class StyleLayout(NamedTuple):
+    """Flattening of a StyleSpace pytree: entries ``(block, layer, size)`` in order."""
+    entries: tuple[tuple[str, str, int], ...]
+
+    @property
+    def size(self) -> int:
+        return sum(e[2] for e in self.entries)
+
+    def name(self, j: int) -> str:
+        """``'b16.conv1[12]'`` for flat coordinate ``j``."""
+        off = 0
+        for b, l, n in self.entries:
+            if j < off + n:
+                return f"{b}.{l}[{j - off}]"
+            off += n
+        raise IndexError(f"coordinate {j} >= {self.size}")
+
+    def locate(self, j: int) -> tuple[str, str, int]:
+        off = 0
+        for b, l, n in self.entries:
+            if j < off + n:
+                return b, l, j - off
+            off += n
+        raise IndexError(f"coordinate {j} >= {self.size}")
+
+
+def style_layout(styles) -> StyleLayout:
+    """Layout of a styles pytree ``{f'b{res}': {layer: [N, C]}}`` (resolution, then layer order
+    conv0, conv1, torgb)."""
+    order = {"conv0": 0, "conv1": 1, "torgb": 2}
+    blocks = sorted(styles, key=lambda b: int(b[1:]))
+    return StyleLayout(tuple((b, l, int(styles[b][l].shape[-1]))
+                             for b in blocks for l in sorted(styles[b], key=lambda x: order.get(x, 9))))
+
+
+def flatten_styles(styles, layout: StyleLayout):
+    """styles pytree -> ``[N, S]``."""
+    return jnp.concatenate([styles[b][l] for b, l, _ in layout.entries], axis=-1)
+
+
+def unflatten_styles(flat, layout: StyleLayout):
+    """``[N, S]`` -> styles pytree."""
+    out, off = {}, 0
+    for b, l, n in layout.entries:
+        out.setdefault(b, {})[l] = flat[..., off:off + n]
+        off += n
+    return out
+
+
+class AttFindModel(NamedTuple):
+    """What AttFind needs: ``render(styles_flat [B, S]) -> images`` and
+    ``classify(images) -> logits [B, K]`` (pure, closing over frozen networks)."""
+    render: Callable
+    classify: Callable
+    layout: StyleLayout
+
+
+def make_attfind_model(G, g_vars, classifier_fn: Callable, layout: StyleLayout) -> AttFindModel:
+    """Bind a (conditioned) generator and a classifier ``images -> logits`` into an
+    :class:`AttFindModel` (const noise, as the notebook's ``randomize_noise=False``)."""
+    def render(flat):
+        return model.synthesize(G, g_vars, styles=unflatten_styles(flat, layout), noise_mode="const")
+    return AttFindModel(render, classifier_fn, layout)
+
+
+def _measure(logits, measure: str):
+    if measure == "prob":
+        return jax.nn.softmax(logits, axis=-1)
+    if measure == "logit":
+        return logits
+    raise ValueError(f"measure must be 'prob' or 'logit', got {measure!r}")
+
+
+def style_min_max(flat_styles):
+    """Per-coordinate dataset minimum and maximum ``([S], [S])``."""
+    flat_styles = np.asarray(flat_styles)
+    return flat_styles.min(axis=0), flat_styles.max(axis=0)
+
+
+def base_outputs(m: AttFindModel, flat_styles, measure: str = "prob", batch: int = 256):
+    """``C(G(s))`` for every image: ``(measure [N, K], logits [N, K])``."""
+    fn = jax.jit(lambda s: m.classify(m.render(s)))
+    logits = np.concatenate([np.asarray(fn(flat_styles[i:i + batch]))
+                             for i in range(0, len(flat_styles), batch)])
+    return np.asarray(_measure(jnp.asarray(logits), measure)), logits
+
+
+def _edit_row(row, j, target, shift):
+    """One image's styles with coordinate ``j`` moved ``shift`` of the way to ``target``."""
+    return row.at[j].add(shift * (target - row[j]))
+
+
+def make_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str):
+    """Jitted ``(flat_styles [N, S], base [N, K], n_idx [B], d_idx [B], j_idx [B]) -> [B, K]``."""
+    smin, smax = jnp.asarray(smin), jnp.asarray(smax)
+
+    def fn(flat, base, n_idx, d_idx, j_idx):
+        target = jnp.where(d_idx == 0, smin[j_idx], smax[j_idx])           # [B]
+        rows = jax.vmap(_edit_row, in_axes=(0, 0, 0, None))(flat[n_idx], j_idx, target, shift)
+        out = _measure(m.classify(m.render(rows)), measure)                 # [B, K]
+        return out - base[n_idx]
+    return jax.jit(fn)
+
+
+def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift: float = 1.0,
+                    measure: str = "prob", chunk: int = 512, coords: Sequence[int] | None = None,
+                    base=None, sharding=None, progress: bool = True, effect_fn=None):
+    """The effect tensor ``[N, 2, S', K]`` in flat chunks (module docstring).
+
+    Args:
+      m: the bound generator/classifier.
+      flat_styles: ``[N, S]`` styles of the images.
+      smin, smax: per-coordinate dataset extremes (default: over ``flat_styles``).
+      shift: fraction of the way to the extreme (1 = the extreme itself).
+      measure: 'prob' (the notebook's) or 'logit'.
+      chunk: rows rendered per call (the last chunk is padded, so one compilation).
+      coords: only these coordinates (``S' = len(coords)``); default all.
+      base: precomputed ``measure`` of the unchanged images ``[N, K]``.
+      sharding: optional ``jax.sharding.Sharding`` for the chunk's index arrays
+        (e.g. the training batch sharding: rows spread over devices).
+      progress: tqdm bar.
+      effect_fn: a prebuilt :func:`make_effect_fn` (reused across calls: no recompilation).
+
+    Returns:
+      NumPy ``[N, 2, S', K]``.
+    """
+    flat = jnp.asarray(flat_styles, jnp.float32)
+    if flat.ndim != 2 or flat.shape[1] != m.layout.size:
+        raise ValueError(f"attfind: flat styles must be [N, {m.layout.size}], got {flat.shape}")
+    if not np.all(np.isfinite(np.asarray(flat))):
+        raise ValueError("attfind: styles contain NaN/Inf")
+    n, s = flat.shape
+    if smin is None or smax is None:
+        smin, smax = style_min_max(flat)
+    if base is None:
+        base = base_outputs(m, flat, measure)[0]
+    base = jnp.asarray(base)
+    coords = np.arange(s) if coords is None else np.asarray(coords, np.int64)
+    fn = effect_fn if effect_fn is not None else make_effect_fn(m, smin, smax, shift, measure)
+    nn, dd, jj = np.meshgrid(np.arange(n), np.arange(2), np.arange(len(coords)), indexing="ij")
+    nn, dd, jj = nn.ravel(), dd.ravel(), jj.ravel()
+    total = len(nn)
+    out = np.zeros((total, base.shape[1]), np.float32)
+    put = (lambda a: jax.device_put(a, sharding)) if sharding is not None else jnp.asarray
+    for start in tqdm(range(0, total, chunk), desc="AttFind effects", disable=not progress,
+                      unit="chunk"):
+        sl = slice(start, min(start + chunk, total))
+        k = sl.stop - sl.start
+        pad = lambda a: np.concatenate([a, np.zeros(chunk - k, a.dtype)]) if k < chunk else a  # noqa: E731
+        res = fn(flat, base, put(pad(nn[sl])), put(pad(dd[sl])), put(pad(coords[jj[sl]])))
+        out[sl] = np.asarray(res)[:k]
+    return out.reshape(n, 2, len(coords), base.shape[1])
+
+
+def make_loop_fn(m: AttFindModel, flat_styles, base, shift: float, measure: str):
+    """Jitted ``(coordinate j, target) -> [N, K]``: every image with coordinate ``j`` moved."""
+    flat = jnp.asarray(flat_styles, jnp.float32)
+    base = jnp.asarray(base)
+
+    @jax.jit
+    def one(j, target):
+        rows = flat.at[:, j].add(shift * (target - flat[:, j]))
+        return _measure(m.classify(m.render(rows)), measure) - base
+    return one
+
+
+def attfind_effects_loop(m: AttFindModel, flat_styles, *, smin=None, smax=None,
+                         shift: float = 1.0, measure: str = "prob",
+                         coords: Sequence[int] | None = None, base=None, progress: bool = False,
+                         loop_fn=None):
+    """Reference/baseline: a Python loop over coordinates and directions, one jitted call
+    (all images as a batch) each — the per-coordinate loop of the PyTorch re-implementations.
+
+    ``loop_fn``: a prebuilt :func:`make_loop_fn` (reused: no recompilation).
+
+    Returns:
+      NumPy ``[N, 2, S', K]`` (same as :func:`attfind_effects`).
+    """
+    flat = jnp.asarray(flat_styles, jnp.float32)
+    if smin is None or smax is None:
+        smin, smax = style_min_max(flat)
+    if base is None:
+        base = base_outputs(m, flat, measure)[0]
+    coords = np.arange(flat.shape[1]) if coords is None else np.asarray(coords)
+    one = loop_fn if loop_fn is not None else make_loop_fn(m, flat, base, shift, measure)
+    out = np.zeros((flat.shape[0], 2, len(coords), np.shape(base)[1]), np.float32)
+    for i, j in enumerate(tqdm(coords, desc="AttFind (loop)", disable=not progress)):
+        out[:, 0, i] = np.asarray(one(int(j), float(smin[j])))
+        out[:, 1, i] = np.asarray(one(int(j), float(smax[j])))
+    return out
+
+
+def linear_screen(m: AttFindModel, flat_styles, smin, smax, shift: float = 1.0,
+                  measure: str = "prob", num: int = 64, batch: int = 64):
+    """Optional first-order pre-screen: rank coordinates by the linearised effect
+    ``J[n, k, j] * shift * (target_d,j - s_n,j)`` (one Jacobian per image instead of ``2 S``
+    renders) and return the ``num`` coordinates with the largest mean absolute linear effect
+    (max over direction and class). Exact AttFind then runs on those only (``coords=``).
+
+    Returns:
+      ``(coords [num] int, score [S])``.
+    """
+    flat = jnp.asarray(flat_styles, jnp.float32)
+    smin, smax = jnp.asarray(smin), jnp.asarray(smax)
+    f = lambda row: _measure(m.classify(m.render(row[None])), measure)[0]  # noqa: E731
+    jac = jax.jit(jax.vmap(jax.jacrev(f)))                                 # [B, K, S]
+
+    acc = None
+    for i in range(0, flat.shape[0], batch):
+        rows = flat[i:i + batch]
+        jm = jac(rows)                                                     # [B, K, S]
+        d0 = shift * (smin[None] - rows)                                   # [B, S]
+        d1 = shift * (smax[None] - rows)
+        lin = jnp.stack([jm * d0[:, None], jm * d1[:, None]], 1)           # [B, 2, K, S]
+        part = jnp.sum(jnp.abs(lin), axis=0)                               # [2, K, S]
+        acc = part if acc is None else acc + part
+    score = np.asarray(jnp.max(acc, axis=(0, 1))) / flat.shape[0]         # [S]
+    coords = np.argsort(-score)[:num]
+    return np.sort(coords), score
+
+
+def stable_mask(base_logits, cond_logits):
+    """Images whose regenerated class equals the class they were conditioned on ``[N]`` bool."""
+    return np.argmax(np.asarray(base_logits), -1) == np.argmax(np.asarray(cond_logits), -1)
+
+
+def find_significant_styles(effect, labels, class_index: int, num_indices: int = 8,
+                            max_image_effect: float = 0.2, reject: Callable | None = None):
+    """Greedy top-k (direction, coordinate) for one class (the notebook's
+    ``find_significant_styles``).
+
+    Args:
+      effect: ``[N, 2, S, K]`` effect tensor (stable images only).
+      labels: ``[N]`` current classes of the images; only images of another class than
+        ``class_index`` are used (the shifts should move them toward it).
+      class_index: the class k.
+      num_indices: how many to select.
+      max_image_effect: an image whose cumulative effect on class k reached this cap no
+        longer votes.
+      reject: optional ``(direction, coordinate) -> bool`` (e.g. the discriminator filter);
+        rejected candidates are skipped.
+
+    Returns:
+      list of ``(direction, coordinate, mean_effect)`` in selection order.
+    """
+    effect = np.asarray(effect)
+    sel = np.asarray(labels) != class_index
+    if not sel.any():                      # no image of another class to move toward k
+        return []
+    e = np.maximum(0.0, effect[sel][..., class_index]).reshape(int(sel.sum()), -1)   # [M, 2S]
+    s = effect.shape[2]
+    image_effect = np.zeros(e.shape[0])
+    out = []
+    while len(out) < num_indices:
+        active = image_effect < max_image_effect
+        if not active.any() or not e.any():
+            break
+        mean = e[active].mean(axis=0)
+        idx = int(np.argmax(mean))
+        if mean[idx] <= 0:
+            break
+        d, j = divmod(idx, s)
+        score = float(mean[idx])
+        column = e[:, idx].copy()
+        e[:, idx] = 0.0
+        if reject is not None and reject(d, j):
+            continue
+        image_effect += column
+        out.append((int(d), int(j), score))
+    return out
+
+
+def merge_two_class(sel0, sel1, k: int | None = None):
+    """Two-class merged ranking: class c's list, then the other class's attributes in the
+    opposite direction (coordinates not already present), as the notebook.
+
+    Returns:
+      ``{0: [(direction, coordinate, score), ...], 1: [...]}``.
+    """
+    def join(a, b):
+        seen = {j for _, j, _ in a}
+        out = list(a) + [(1 - d, j, sc) for d, j, sc in b if j not in seen]
+        return out[:k] if k else out
+    return {0: join(sel0, sel1), 1: join(sel1, sel0)}
+
+
+def discriminator_filter(render, disc_fn, flat_styles, smin, smax, shift: float,
+                         threshold: float, max_images: int = 32):
+    """A ``reject(direction, coordinate)`` for :func:`find_significant_styles`: True when the
+    mean discriminator score of the changed images falls below ``threshold`` (artefacts)."""
+    flat = jnp.asarray(flat_styles[:max_images], jnp.float32)
+
+    @jax.jit
+    def score(j, target):
+        rows = flat.at[:, j].add(shift * (target - flat[:, j]))
+        return jnp.mean(disc_fn(render(rows)))
+
+    def reject(d, j):
+        t = float(smin[j] if d == 0 else smax[j])
+        return float(score(j, t)) < threshold
+    return reject
+
+
+def apply_attributes(flat_styles, attrs, smin, smax, shift: float):
+    """Apply several (direction, coordinate) changes at once (for flip rates / pictures).
+
+    Args:
+      flat_styles: ``[N, S]``; attrs: iterable of ``(direction, coordinate, ...)``.
+
+    Returns:
+      ``[N, S]``.
+    """
+    flat = jnp.asarray(flat_styles)
+    for a in attrs:
+        d, j = int(a[0]), int(a[1])
+        target = smin[j] if d == 0 else smax[j]
+        flat = flat.at[:, j].add(shift * (target - flat[:, j]))
+    return flat

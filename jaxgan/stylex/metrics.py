@@ -1,0 +1,133 @@
+"""StylEx explanation metrics: flip rate (sufficiency), factor changes measured by
+independent estimators (segmenter / shape classifier on the built-in data), and an
+FID-style proxy of how far changed images drift from real ones.
+
+All functions take a ``render(flat_styles [B, S]) -> images`` and estimators
+``images -> [B]`` (pure, jittable) and work in batches on the host loop.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.stylex.attfind import apply_attributes
+
+
+def _batched(fn, x, batch: int = 250):
+    return np.concatenate([np.asarray(fn(jnp.asarray(x[i:i + batch])))
+                           for i in range(0, len(x), batch)])
+
+
+def flip_rate(render: Callable, classify: Callable, flat_styles, labels, ranking: Mapping,
+              smin, smax, shift: float, k: int = 4, batch: int = 250) -> dict:
+    """Sufficiency: the fraction of images whose predicted class flips when the top-``k``
+    attributes *toward another class* are changed together.
+
+    An image of class ``y`` gets ``ranking[t][:k]`` of the target class ``t`` (for two
+    classes ``t = 1 - y``; otherwise the most frequent other class's list is tried per target
+    and the image counts as flipped if any target flips it).
+
+    Args:
+      render: ``flat styles [B, S] -> images``; classify: ``images -> logits``.
+      flat_styles: ``[N, S]``; labels: ``[N]`` current classes (of the regenerated images).
+      ranking: ``{class: [(direction, coordinate, ...), ...]}``.
+      smin, smax, shift: as AttFind.
+      k: how many attributes.
+
+    Returns:
+      ``{'flip_rate', 'per_class': {c: rate}, 'n', 'flipped' [N] bool}``.
+    """
+    labels = np.asarray(labels)
+    fn = jax.jit(lambda s: jnp.argmax(classify(render(s)), -1))
+    classes = sorted(ranking)
+    flipped = np.zeros(len(labels), bool)
+    for y in np.unique(labels):
+        idx = np.nonzero(labels == y)[0]
+        for t in classes:
+            if t == y:
+                continue
+            changed = np.asarray(apply_attributes(flat_styles[idx], ranking[t][:k], smin, smax,
+                                                  shift))
+            pred = _batched(fn, changed, batch)
+            flipped[idx] |= pred != y
+    per_class = {int(c): float(flipped[labels == c].mean()) for c in np.unique(labels)}
+    return {"flip_rate": float(flipped.mean()), "per_class": per_class, "n": int(len(labels)),
+            "flipped": flipped}
+
+
+def attribute_factor_changes(render: Callable, estimators: Mapping[str, Callable], flat_styles,
+                             attrs, smin, smax, shift: float, thresholds: Mapping[str, float],
+                             batch: int = 250) -> list[dict]:
+    """What each attribute changes, measured by independent factor estimators.
+
+    For every attribute (direction, coordinate) alone: render the images before/after, apply
+    each estimator (``images -> [B]`` continuous estimate, e.g. sun area fraction from the
+    segmenter, P(circle) from the shape classifier) and binarise with ``thresholds``.
+
+    Returns:
+      per attribute ``{'direction', 'coordinate', 'mean_delta': {factor: float},
+      'flip_frac': {factor: fraction of images whose binarised factor changed}}``.
+    """
+    fns = {k: jax.jit(lambda s, f=f: f(render(s))) for k, f in estimators.items()}
+    before = {k: _batched(f, flat_styles, batch) for k, f in fns.items()}
+    out = []
+    for a in attrs:
+        d, j = int(a[0]), int(a[1])
+        changed = np.asarray(apply_attributes(flat_styles, [(d, j)], smin, smax, shift))
+        rec = {"direction": d, "coordinate": j, "mean_delta": {}, "flip_frac": {}}
+        for k, f in fns.items():
+            after = _batched(f, changed, batch)
+            t = thresholds[k]
+            rec["mean_delta"][k] = float(np.mean(after - before[k]))
+            rec["flip_frac"][k] = float(np.mean((after > t) != (before[k] > t)))
+        out.append(rec)
+    return out
+
+
+def feature_stats(features):
+    """``(mean [D], covariance [D, D])`` of ``[N, D]`` features (float64)."""
+    f = np.asarray(features, np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_proxy(feature_fn: Callable, real_images, changed_images, batch: int = 250) -> float:
+    """FID-style proxy: Fréchet distance between ``feature_fn`` statistics of real images and
+    of changed images (e.g. the shape classifier's penultimate features)."""
+    from jaxgan.metrics.frechet import frechet_distance  # noqa: PLC0415
+    fn = jax.jit(feature_fn)
+    a = feature_stats(_batched(fn, real_images, batch))
+    b = feature_stats(_batched(fn, changed_images, batch))
+    return float(frechet_distance(a[0], a[1], b[0], b[1]))
+
+
+def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
+    """Planted-factor estimators for the built-in shapes data (independent of StylEx):
+    ``sun_area`` (segmenter sun mask, fraction of pixels), ``object_area`` and ``p_circle``
+    (shape classifier, P(circle)), plus the default thresholds that binarise them.
+
+    Returns:
+      ``(estimators {name: images -> [B]}, thresholds {name: float}, feature_fn)`` where
+      ``feature_fn`` gives the shape classifier's penultimate features (for the proxy).
+    """
+    from jaxgan.classify import load_model  # noqa: PLC0415
+    from jaxgan.metrics.features import classifier_penultimate  # noqa: PLC0415
+    from jaxgan.nets.classifier import classifier_probs  # noqa: PLC0415
+    from jaxgan.nets.segmenter import segmenter_logits  # noqa: PLC0415
+    seg, seg_vars = load_model(segmenter_path)
+    shp, shp_vars = load_model(shape_classifier_path)
+    concepts = list(seg.cfg.concepts)
+    names = list(shp.cfg.class_names) or ["circle", "square", "triangle"]
+    ci = names.index("circle") if "circle" in names else 0
+
+    def seg_area(x, concept):
+        p = jax.nn.sigmoid(segmenter_logits(seg, seg_vars, x))          # [B, H, W, C]
+        return jnp.mean(p[..., concepts.index(concept)] > 0.5, axis=(1, 2))
+
+    est = {"sun_area": lambda x: seg_area(x, "sun"),
+           "object_area": lambda x: seg_area(x, "object"),
+           "p_circle": lambda x: classifier_probs(shp, shp_vars, x)[:, ci]}
+    thr = {"sun_area": 0.004, "object_area": 0.08, "p_circle": 0.5}
+    return est, thr, (lambda x: classifier_penultimate(shp, shp_vars, x))

@@ -1,0 +1,57 @@
+"""StylEx as a configuration of the StyleGAN2 trainer: the sharded encoder-path step equals
+the single-device one (8 fake CPU devices, subprocess), and the plain trainer is unchanged
+when no ``stylex`` group is configured."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent / "scripts" / "stylex_sharded_step.py"
+
+
+def test_sharded_stylex_step_equals_single_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True,
+                         timeout=1500, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["g_moved"] > 1e-4, r                      # the encoder path trains G too
+    assert r["e_keys"] == ["loss/E/adv", "loss/E/cycle", "loss/E/kl", "loss/E/l1", "loss/E/lpips",
+                           "loss/E/total"], r
+    assert r["e_moved"] > 1e-4, r                      # the encoder is trained
+    assert r["metric_max_rel"] < 1e-4, r
+    assert r["frac_gt_1e5"] < 1e-3, r
+    assert r["max_diff"] < 0.01, r
+    assert r["e_max_diff"] < 0.01, r
+    assert r["num_fsdp_e_leaves"] >= 2, r              # encoder weights sharded by the same rules
+
+
+def test_schedule_alternate_and_combined():
+    """``train_step`` runs the encoder path instead of Gmain on even steps ('alternate') or
+    after it every step ('combined'); plain runs never call it (recorded with stub phases)."""
+    from types import SimpleNamespace
+
+    from jaxgan.training.step import StepFns, train_step
+    calls = []
+
+    def stub(name):
+        def f(state, batch, key):
+            calls.append(name)
+            return state, {}
+        return f
+
+    fns = StepFns(stub("g_main"), None, stub("d_main"), None, stub("finish"), stub("e_main"))
+    for mode, want in (("alternate", [["e_main"], ["g_main"], ["e_main"]]),
+                       ("combined", [["g_main", "e_main"]] * 3)):
+        defs = SimpleNamespace(stylex=SimpleNamespace(mode=mode))
+        for step in range(3):
+            calls.clear()
+            train_step(fns, defs, None, None, None, step)
+            assert [c for c in calls if c in ("g_main", "e_main")] == want[step], (mode, step)
+    plain = fns._replace(e_main=None)
+    calls.clear()
+    train_step(plain, SimpleNamespace(stylex=None), None, None, None, 0)
+    assert calls == ["g_main", "d_main", "finish"]
