@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from jaxgan.nets.configs import DiscriminatorConfig, EncoderConfig, GeneratorConfig
 from jaxgan.nets.discriminator import Discriminator
-from jaxgan.nets.generator import Generator, condition_ws  # noqa: F401  (StylEx: re-exported)
+from jaxgan.nets.generator import Generator, condition_ws, with_style_cond  # noqa: F401  (condition_ws re-exported for StylEx)
 
 Variables = dict[str, Any]
 
@@ -113,13 +113,8 @@ def generate(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
     ``style_cond`` ``[N, K]``: a StylEx generator's (``cfg.style_cond_dim > 0``) style
     condition, e.g. classifier logits (zeros when omitted).
     """
-    ws = mapping(G, variables, z, c, truncation_psi, truncation_cutoff)
-    if G.cfg.style_cond_dim:
-        if style_cond is None:
-            style_cond = jnp.zeros((ws.shape[0], G.cfg.style_cond_dim), ws.dtype)
-        ws = condition_ws(ws, style_cond)
-    elif style_cond is not None:
-        raise ValueError("generate: style_cond given but the generator has style_cond_dim=0")
+    ws = with_style_cond(G.cfg, mapping(G, variables, z, c, truncation_psi, truncation_cutoff),
+                         style_cond)
     return synthesize(G, variables, ws, **synthesis_kw)
 
 

@@ -9,6 +9,23 @@ from jaxgan.nets.mapping import MappingNetwork
 from jaxgan.nets.synthesis import SynthesisNetwork
 
 
+def with_style_cond(cfg, ws, style_cond=None):
+    """The synthesis input of a generator with config ``cfg``: ``ws`` itself, or for a StylEx
+    generator (``cfg.style_cond_dim > 0``) ``ws`` conditioned on ``style_cond`` (zeros
+    when omitted).
+
+    Raises:
+      ValueError: ``style_cond`` given to a generator with ``style_cond_dim=0``.
+    """
+    if cfg.style_cond_dim:
+        if style_cond is None:
+            style_cond = jnp.zeros((ws.shape[0], cfg.style_cond_dim), ws.dtype)
+        return condition_ws(ws, style_cond)
+    if style_cond is not None:
+        raise ValueError("style_cond given but the generator has style_cond_dim=0")
+    return ws
+
+
 def condition_ws(ws, style_cond):
     """StylEx conditioning: append ``style_cond`` to every w (tiled across layers).
 
@@ -61,11 +78,6 @@ class Generator(nn.Module):
 
     def __call__(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, style_cond=None,
                  **synthesis_kw):
-        ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
-        if self.cfg.style_cond_dim:
-            if style_cond is None:
-                style_cond = jnp.zeros((ws.shape[0], self.cfg.style_cond_dim), ws.dtype)
-            ws = condition_ws(ws, style_cond)
-        elif style_cond is not None:
-            raise ValueError("style_cond given but the generator has style_cond_dim=0")
+        ws = with_style_cond(self.cfg, self.mapping(z, c, truncation_psi, truncation_cutoff),
+                             style_cond)
         return self.synthesis(self.styles(ws), **synthesis_kw)
