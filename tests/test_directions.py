@@ -286,6 +286,21 @@ def test_cli_sefa_and_ganspace(tiny, tmp_path, capsys):
     from jaxgan.viz.manifest import load_manifest
     man = load_manifest(out / "explorer.json")                 # validates the image paths
     assert {s["image"] for s in man["sections"] if s["type"] == "plot"} >= {"eigenvalues.png"}
+    # The explorer strip: one row per (direction, latent), one image per alpha, each image
+    # the generator's render of latent + alpha * direction (recomputed here).
+    strip = next(s for s in man["sections"] if s["type"] == "strip")
+    assert len(strip["rows"]) == 3 * 2 and strip["axis"] == "alpha"
+    row = strip["rows"][0]
+    assert row["facets"] == {"direction": "sefa0"}
+    from PIL import Image
+    from jaxgan.directions.apply import render, sample_latents
+    from jaxgan.viz.grid import to_uint8
+    held = sample_latents(G, g, jax.random.fold_in(jax.random.key(0), 1), 2, "w")
+    for it in (row["images"][0], row["images"][-1]):
+        lat = held[:1].at[:, 1:3].add(it["value"] * jnp.asarray(d.vectors[0]))  # ws 1-2
+        want = to_uint8(np.asarray(render(G, g, lat, "w")))[0]
+        got = np.asarray(Image.open(out / it["image"]))
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     out = tmp_path / "gs"
     rc = main(["directions", "ganspace", "--ckpt", str(ckpt), "--out", str(out), "--num", "200",
                "--components", "2", "--num-strip", "2"])

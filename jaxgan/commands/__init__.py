@@ -17,4 +17,6 @@ MODULES: tuple[str, ...] = (
     "jaxgan.commands.invert",
     "jaxgan.commands.explain",
     "jaxgan.commands.ensemble",
+    "jaxgan.commands.demo",
+    "jaxgan.commands.adapt",
 )

@@ -144,13 +144,40 @@ def _strips(G, g, d, latents, steps, out: Path, prefix: str, psi: float):
     import numpy as np  # noqa: PLC0415
     from jaxgan.directions.apply import apply, render  # noqa: PLC0415
     from jaxgan.directions.plots import save_strips  # noqa: PLC0415
+    from jaxgan.viz.grid import save_image  # noqa: PLC0415
     rend = jax.jit(lambda g_, lat: render(G, g_, lat, d.space, psi))
     paths = []
+    tiles = out / "tiles"
+    tiles.mkdir(parents=True, exist_ok=True)
     for k, name in enumerate(d.names):
         moved = apply(d[k], latents, jnp.asarray(steps, jnp.float32))[0]        # [A, N, ...]
-        imgs = np.stack([np.asarray(rend(g, m)) for m in moved])
+        imgs = np.stack([np.asarray(rend(g, m)) for m in moved])               # [A, N, R, R, C]
         paths.append(str(save_strips(imgs, out / f"{prefix}_{name}.png", steps)))
+        for a in range(imgs.shape[0]):        # one PNG per (latent, alpha): the explorer's strips
+            for n in range(imgs.shape[1]):
+                save_image(imgs[a, n], tiles / f"{prefix}_{name}_n{n}_a{a}.png")
+        (tiles / f"{prefix}_{name}.json").write_text(json.dumps(
+            {"prefix": prefix, "direction": name, "latents": int(imgs.shape[1]),
+             "alphas": [float(v) for v in np.asarray(steps)]}))
     return paths
+
+
+def _tile_rows(out: Path) -> list[dict]:
+    """Strip rows (one per direction x latent, one image per alpha) from the saved tiles
+    (``tiles/<prefix>_<direction>.json`` lists them)."""
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    rows = []
+    for meta in sorted((out / "tiles").glob("*.json")):
+        m = json.loads(meta.read_text())
+        name, stem = m["direction"], f"{m['prefix']}_{m['direction']}"
+        for n in range(m["latents"]):
+            items = [mf.item(f"tiles/{stem}_n{n}_a{a}.png", caption=f"alpha {v:g}", value=v,
+                             facets={"direction": name},
+                             details={"direction": name, "latent": n, "alpha": v})
+                     for a, v in enumerate(m["alphas"])]
+            rows.append(mf.strip_row(items, label=f"{name}, latent {n}",
+                                     facets={"direction": name}))
+    return rows
 
 
 def _scalars(metrics: dict, prefix: str = "") -> list[list]:
@@ -172,6 +199,10 @@ def _manifest(out: Path, results: dict) -> None:
         return
     sections = [mf.table(["metric", "value"], _scalars(results.get("metrics", {})),
                          title="measured")]
+    rows = _tile_rows(out)
+    if rows:
+        sections.append(mf.strip(rows, axis="alpha", title="edits along each direction "
+                                 "(choose the alphas to show)"))
     sections += [mf.plot(Path(f).name, caption=Path(f).stem) for f in results["files"]]
     mf.write_manifest(out, "directions", f"directions: {results['method']}", sections,
                       description="Rows of the strips: held-out latents; columns: alpha.")

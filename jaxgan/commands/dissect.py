@@ -43,13 +43,27 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha-lambda", type=float, default=0.01, help="L2 weight on alpha")
     p.add_argument("--artifacts-layer", help="also rank artifact units of this layer")
     p.add_argument("--d-ckpt", help="discriminator checkpoint (realism for artifact units)")
+    p.add_argument("--realism-classifier", help="realism = this classifier's confidence (max "
+                                                "class probability: recognisable samples)")
     p.add_argument("--bad-labels", help=".npy of 0/1 labels (1 = bad) for the first "
                                         "--artifact-samples artifact samples")
     p.add_argument("--classifier", help="classifier checkpoint whose features give the FD")
     p.add_argument("--artifact-samples", type=int, default=500, help="samples (default 500)")
-    p.add_argument("--artifact-units", type=int, default=4, help="artifact units ablated")
+    p.add_argument("--artifact-units", default="4",
+                   help="artifact units ablated: a number or a comma list for an FD curve "
+                        "(default 4)")
+    p.add_argument("--artifact-ranking", choices=("correlation", "causal"), default="correlation",
+                   help="rank units by correlation with badness or by the causal effect of "
+                        "ablating each on realism (needs --d-ckpt or --realism-classifier)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1)")
     p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        raise UsageError(f"{flag}: expected a number or a comma list of numbers, got {text!r}") from None
 
 
 def _artifacts(args, G):
@@ -59,16 +73,25 @@ def _artifacts(args, G):
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.classify import load_model  # noqa: PLC0415
     from jaxgan.data import render_shapes, to_float  # noqa: PLC0415
-    from jaxgan.dissect.artifacts import classifier_features, discriminator_realism  # noqa: PLC0415
-    if (args.d_ckpt is None) == (args.bad_labels is None):
-        raise UsageError("--artifacts-layer needs exactly one of --d-ckpt or --bad-labels")
+    from jaxgan.dissect.artifacts import (  # noqa: PLC0415
+        classifier_confidence, classifier_features, discriminator_realism)
+    if sum(a is not None for a in (args.d_ckpt, args.bad_labels, args.realism_classifier)) != 1:
+        raise UsageError("--artifacts-layer needs exactly one of --d-ckpt, --realism-classifier "
+                         "or --bad-labels")
     if args.classifier is None:
         raise UsageError("--artifacts-layer needs --classifier (features for the FD)")
     kw = {"layer": args.artifacts_layer, "num_samples": args.artifact_samples,
-          "num_ablate": args.artifact_units, "batch_size": args.batch}
+          "num_ablate": _int_list(args.artifact_units, "--artifact-units"),
+          "batch_size": args.batch, "ranking": args.artifact_ranking}
+    if args.artifact_ranking == "causal" and args.bad_labels:
+        raise UsageError("--artifact-ranking causal needs --d-ckpt or --realism-classifier "
+                         "(labels exist only for the unablated samples)")
     if args.d_ckpt:
         D, d = load_network(args.d_ckpt, "D")
         kw["realism_fn"] = discriminator_realism(D, d)
+    elif args.realism_classifier:
+        rm, rv = load_model(args.realism_classifier)
+        kw["realism_fn"] = classifier_confidence(rm, rv)
     else:
         if not Path(args.bad_labels).is_file():
             raise UsageError(f"--bad-labels {args.bad_labels}: file does not exist")
@@ -120,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
         alpha_steps=args.alpha_steps, alpha_lam=args.alpha_lambda,
         soft_segment_fn=partial(segment, sm, sv, threshold=None),
         artifacts=_artifacts(args, G), study_layer=args.study_layer)
+    from jaxgan.dissect.report import write_manifest  # noqa: PLC0415
+    write_manifest(args.out)                              # explorer.json for `jaxgan explore`
     print(json.dumps(summary, indent=1))
     return 0
 

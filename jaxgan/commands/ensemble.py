@@ -86,6 +86,8 @@ def _run(args) -> int:
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
     r = run_experiment(G, g, cfg, out=args.out, encoder=args.encoder, cache_dir=args.cache)
+    from jaxgan.ensemble.report import write_manifest  # noqa: PLC0415
+    write_manifest(args.out)                              # explorer.json for `jaxgan explore`
     for cname, c in r["classifiers"].items():
         best = max(r["methods"][cname].items(), key=lambda kv: kv[1]["val_acc"])
         print(f"{cname}: alone {100 * c['test_acc']:.1f}% | best on val {best[0]} "

@@ -87,8 +87,12 @@ def _run(args) -> int:
         print(f"done: {res['step']} iterations; StylEx exported to {args.out}/network",
               file=sys.stderr)
         return 0
+    import jax  # noqa: PLC0415
     from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
     from jaxgan.stylex import pipeline  # noqa: PLC0415
+    if args.explain_cmd in ("attack", "eigenfind") and jax.process_count() > 1:
+        raise UsageError(f"explain {args.explain_cmd} runs in one process; under `jaxgan launch` "
+                         "only attfind and report are sharded across processes")
     sx = load_stylex(args.ckpt, args.classifier)
     task = _task_of(sx.clf, args)
     images, _, _ = pipeline.task_images(task, args.num_images, sx.G.cfg.img_resolution, args.seed)
@@ -116,13 +120,24 @@ def _run(args) -> int:
         (out / "eigenfind.json").write_text(json.dumps(res["json"], indent=2) + "\n")
         print(json.dumps(res["json"]["ranking"]))
         return 0
-    result = pipeline.load_or_run_attfind(sx, enc, out, args)
+    mesh = None
+    if jax.process_count() > 1:            # `jaxgan launch -n N -- explain attfind|report ...`
+        from jaxgan.data.sharding import make_data_mesh  # noqa: PLC0415
+        mesh = make_data_mesh()
+        if args.num_images % mesh.devices.size:
+            raise UsageError(f"--num-images {args.num_images} must divide over the "
+                             f"{mesh.devices.size} devices of the {jax.process_count()} processes")
+    result = pipeline.load_or_run_attfind(sx, enc, out, args, mesh=mesh)
+    if jax.process_index() != 0:           # process 0 alone writes
+        return 0
     summary = pipeline.attfind_json(result, enc["layout"], list(sx.clf.cfg.class_names))
     (out / "attfind.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.explain_cmd == "attfind":
         print(json.dumps(summary["ranking"]))
         return 0
     rep = pipeline.report(sx, enc, result, images, out, k=args.k)
+    from jaxgan.stylex.report import write_manifest  # noqa: PLC0415
+    write_manifest(out)                                   # explorer.json for `jaxgan explore`
     print(f"report: {out}/report.json; flip rate top-{args.k}: {rep['flip_rate_top_k']:.3f}")
     return 0
 

@@ -73,15 +73,24 @@ def _invert_arguments(p: argparse.ArgumentParser) -> None:
                    help="resize both images to this before LPIPS")
     p.add_argument("--no-noise-opt", action="store_true",
                    help="keep G's const noise instead of optimising noise maps")
-    p.add_argument("--batch", type=int, default=16, help="images per jitted batch (default 16)")
+    p.add_argument("--batch", type=int, default=16, help="images per jitted batch (default 16; "
+                   "multi-process: the global batch, rounded up to a multiple of the device count and "
+                   "split over the processes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
+
+
+def _global_batch_size(batch: int, n: int, n_dev: int) -> int:
+    """Images per jitted call: ``min(batch, n)`` rounded up to a multiple of ``n_dev``."""
+    bs = min(batch, n)
+    return -(-bs // n_dev) * n_dev
 
 
 def _invert_run(args) -> int:
     import jax  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
+    from jaxgan.data.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
     from jaxgan.invert.project import ProjectConfig, latent_stats, project  # noqa: PLC0415
@@ -119,11 +128,21 @@ def _invert_run(args) -> int:
     stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
     key = jax.random.key(args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    main = jax.process_index() == 0
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    # Multi-process (jaxgan launch / jax.distributed): every global batch is sharded over
+    # all processes' devices, each process optimising its own rows; results are gathered
+    # to every process and process 0 alone writes. One process: the plain batched program.
+    mesh = rows = None
     n, bs = len(x), min(args.batch, len(x))
+    if jax.process_count() > 1:
+        mesh = make_data_mesh()
+        bs = _global_batch_size(args.batch, n, mesh.devices.size)
+        rows = process_rows(bs)
     parts = []
     with tqdm(total=n, unit="img", desc=f"invert ({cfg.space}, {steps} steps)",
-              disable=None) as bar:
+              disable=None if main else True) as bar:
         for s in range(0, n, bs):
             xb = x[s:s + bs]
             pad = bs - len(xb)
@@ -132,16 +151,19 @@ def _invert_run(args) -> int:
             if E is not None and steps == 0:
                 ws, rec = indomain.encoder_invert(G, g, xb, E, e_vars)
                 part = {"ws": ws, "images": rec}
-            elif E is not None:
-                r = indomain.invert_indomain(G, g, xb, E, e_vars, cfg, lp=lp, key=key,
-                                             indices=idx, stats=stats)
-                part = r._asdict()
             else:
-                r = project(G, g, xb, cfg, key=key, indices=idx, lp=lp, stats=stats)
-                part = r._asdict()
+                mine = (xb, idx) if mesh is None else (xb[rows], idx[rows])
+                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh)
+                if E is not None:
+                    r = indomain.invert_indomain(G, g, mine[0], E, e_vars, cfg, **kw)
+                else:
+                    r = project(G, g, mine[0], cfg, **kw)
+                part = to_host(r._asdict())           # multi-process: a collective
             part = jax.tree.map(lambda a: np.asarray(a)[:bs - pad], part)
             parts.append(part)
             bar.update(bs - pad)
+    if not main:
+        return 0
     res = jax.tree.map(lambda *a: np.concatenate(a), *parts)
     rec = res["images"]
     metrics = reconstruction_metrics(x, rec, lp)
@@ -167,6 +189,8 @@ def _invert_run(args) -> int:
               "steps": steps if not (E is not None and steps == 0) else 0,
               "optimizer": cfg.optimizer, "mean": summary, "images": per}
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    from jaxgan.invert.report import write_manifest  # noqa: PLC0415 - explorer.json
+    write_manifest(out, x, rec, names, metrics, res.get("curve"), f"Inversion ({cfg.space})")
     print(f"inverted {n} image(s): mean MSE {summary['mse']:.5f}, PSNR {summary['psnr']:.2f} dB, "
           f"LPIPS {summary['lpips']:.4f} -> {out}", file=sys.stderr)
     return 0

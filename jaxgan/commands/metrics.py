@@ -108,6 +108,8 @@ def _run(args) -> int:
     (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     with open(out / "metrics-log.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
+    from jaxgan.metrics.report import write_manifest  # noqa: PLC0415
+    write_manifest(out)                                   # explorer.json for `jaxgan explore`
     for k, v in results.items():
         if not k.startswith("_"):
             print(f"{k}: {v:.6g}")

@@ -425,3 +425,73 @@ def render_shapes(n: int, resolution: int = 32, seed: int = 0, *, start: int = 0
     factors = sample_factors(n, seed, start=start, **factor_options)
     rendered = render_factors(factors, r)
     return {"image": rendered.pop("image"), **factors, **rendered}
+
+
+# ----------------------------------------------------------------------------- domains
+#: Target-domain variants of the scenes (few-shot domain adaptation, ``jaxgan.domain``):
+#: the same factors (layout, shapes, masks) drawn in a visibly different style.
+#:
+#: * ``'night'``: dark blue sky (hue 0.6-0.7, value 0.1-0.28) and dark ground (value ×0.35),
+#:   objects and the sun (a moon now) unchanged;
+#: * ``'inverted'``: every pixel ``255 - x`` (negative film);
+#: * ``'stripes'``: every object striped (``has_texture`` forced on), sky and ground in
+#:   sepia (grey level of the colour, tinted).
+DOMAINS = ("night", "inverted", "stripes")
+
+
+def domain_factors(factors: dict, domain: str) -> dict:
+    """Factors of the same scenes in a target domain (layout untouched).
+
+    Args:
+      factors: output of :func:`sample_factors` (arrays with first axis N).
+      domain: one of :data:`DOMAINS` (``'inverted'`` changes pixels, not factors: the
+        factors come back unchanged; see :func:`apply_domain_to_images`).
+
+    Returns:
+      a new factor dict (colours float32 [N, 3] in [0, 1]).
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown shapes domain {domain!r}; expected one of {DOMAINS}")
+    f = dict(factors)
+    sky = np.asarray(f["sky_color"], np.float32)
+    ground = np.asarray(f["ground_color"], np.float32)
+    if domain == "night":
+        # Re-use the sky colour's own variation (its value and saturation) for the night hue.
+        t = (sky.max(axis=1) - sky.min(axis=1))[:, None]            # saturation-ish in [0, 1]
+        lo, hi = np.array([0.03, 0.05, 0.2], np.float32), np.array([0.08, 0.1, 0.35], np.float32)
+        f["sky_color"] = (lo + (hi - lo) * np.clip(t / 0.6, 0, 1)).astype(np.float32)
+        f["ground_color"] = (ground * 0.35).astype(np.float32)
+    elif domain == "stripes":
+        f["has_texture"] = np.ones_like(np.asarray(f["has_texture"], bool))
+        sepia = np.array([1.0, 0.8, 0.55], np.float32)
+        f["sky_color"] = (sky.mean(axis=1, keepdims=True) * sepia).astype(np.float32)
+        f["ground_color"] = (ground.mean(axis=1, keepdims=True) * sepia * 0.8).astype(np.float32)
+    return f
+
+
+def apply_domain_to_images(images: np.ndarray, domain: str) -> np.ndarray:
+    """The pixel part of a domain: ``'inverted'`` -> ``255 - images``; others unchanged.
+
+    Args:
+      images: uint8 ``[N, R, R, 3]``.
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown shapes domain {domain!r}; expected one of {DOMAINS}")
+    images = np.asarray(images)
+    return (255 - images).astype(np.uint8) if domain == "inverted" else images
+
+
+def render_domain(n: int, resolution: int = 32, seed: int = 0, *, domain: str, start: int = 0,
+                  **factor_options) -> dict:
+    """:func:`render_shapes` in a target domain: the same scenes (factors, masks) as
+    ``render_shapes(n, resolution, seed, start=start, **factor_options)``, redrawn in
+    ``domain`` (see :data:`DOMAINS`).
+
+    Returns:
+      the :func:`render_shapes` dict, with ``image`` (and changed factors) of the domain.
+    """
+    r = _check_resolution(resolution)
+    factors = domain_factors(sample_factors(n, seed, start=start, **factor_options), domain)
+    rendered = render_factors(factors, r)
+    rendered["image"] = apply_domain_to_images(rendered["image"], domain)
+    return {"image": rendered.pop("image"), **factors, **rendered}

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["make_data_mesh", "to_global_batch"]
+__all__ = ["global_rows", "make_data_mesh", "process_rows", "replicate", "to_global_batch", "to_host"]
 
 
 def make_data_mesh(
@@ -63,3 +63,70 @@ def to_global_batch(
         lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
         batch,
     )
+
+
+def global_rows(tree: Any, mesh: Mesh, axis: str = "data") -> Any:
+    """This process's rows (pytree of ``[n, ...]``, equal ``n`` on every process) -> global
+    arrays ``[n * process_count, ...]`` with the row axis sharded over ``mesh``'s ``axis``.
+
+    Raises:
+      ValueError: ``mesh`` has no ``axis``, or the global row count does not divide over it.
+    """
+    if axis not in mesh.shape:
+        raise ValueError(f"the mesh needs a {axis!r} axis, got axes {mesh.axis_names}")
+    leaves = jax.tree.leaves(tree)
+    n_local = int(np.shape(leaves[0])[0]) if leaves else 0
+    n = n_local * jax.process_count()
+    if n % mesh.shape[axis]:
+        raise ValueError(f"{n} rows ({n_local} per process x {jax.process_count()} processes) "
+                         f"do not divide over the {mesh.shape[axis]} devices of mesh axis {axis!r}")
+    sharding = NamedSharding(mesh, PartitionSpec(axis))
+    want = process_rows(n)
+    got = sorted({idx[0].indices(n)[:2] for idx in
+                  sharding.addressable_devices_indices_map((n,)).values()})
+    if n and (got[0][0], got[-1][1]) != (want.start, want.stop):
+        raise ValueError(f"mesh axis {axis!r} does not give process {jax.process_index()} the "
+                         f"contiguous rows {want.start}:{want.stop} (it gets {got}); build the "
+                         f"mesh from jax.devices() in process order")
+    return to_global_batch(jax.tree.map(jax.device_get, tree), mesh, PartitionSpec(axis))
+
+
+def process_rows(n: int, process_index: int | None = None,
+                 process_count: int | None = None) -> slice:
+    """This process's contiguous rows of a global batch of ``n`` (process 0 first).
+
+    The layout matches `to_global_batch` over a mesh built from ``jax.devices()`` (devices
+    ordered by process), so ``to_global_batch(x[process_rows(len(x))], mesh)`` is ``x``.
+
+    Args:
+      n: global batch size; must be divisible by the process count.
+      process_index, process_count: default ``jax.process_index()`` / ``jax.process_count()``.
+
+    Returns:
+      ``slice(i * n // P, (i + 1) * n // P)``.
+    """
+    p = jax.process_count() if process_count is None else process_count
+    i = jax.process_index() if process_index is None else process_index
+    if n % p:
+        raise ValueError(f"a global batch of {n} rows cannot be split evenly over {p} processes")
+    if not 0 <= i < p:
+        raise ValueError(f"process index {i} must lie in [0, {p})")
+    k = n // p
+    return slice(i * k, (i + 1) * k)
+
+
+def to_host(tree: Any) -> Any:
+    """NumPy copy of a pytree of (possibly multi-process sharded) global arrays.
+
+    Multi-process: a collective (``process_allgather``), so every process must call it;
+    every process gets the whole arrays.
+    """
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """``tree`` (the same values on every process) as arrays replicated over ``mesh``."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))

@@ -140,12 +140,27 @@ def _figure_grid(rows, row_labels, col_labels, path, title=None):
 
 def unit_sheet(G, variables, d: LayerDissection, units, path, key,
                truncation_psi: float = 1.0) -> Path:
-    """PNG: one row per unit (label: unit, concept, IoU), its top samples with mask overlay."""
+    """PNG: one row per unit (label: unit, concept, IoU), its top samples with mask overlay.
+
+    Each unit's first four overlays are also saved alone, 2 x 2, as
+    ``<path stem>/unit<u>.png`` (a square thumbnail for the explorer).
+    """
+    from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
     imgs, masks = top_images(G, variables, d, units, key, truncation_psi)
     rows = [list(overlay(i, m)) for i, m in zip(imgs, masks)]
+    for u, row in zip(units, rows):
+        one = unit_image_path(path, int(u))
+        one.parent.mkdir(parents=True, exist_ok=True)
+        save_image_grid(np.stack(row[:4]), one, ncols=2)
     labels = [f"u{u} {d.concepts[int(d.iou[u].argmax())]}\nIoU {d.iou[u].max():.2f}"
               for u in units]
     return _figure_grid(rows, labels, None, path, title=f"{d.layer}: top-activating samples")
+
+
+def unit_image_path(sheet_path, unit: int) -> Path:
+    """Where :func:`unit_sheet` puts one unit's overlays: ``<sheet stem>/unit<u>.png``."""
+    p = Path(sheet_path)
+    return p.parent / p.stem / f"unit{unit:03d}.png"
 
 
 def intervention_sheet(rows: dict, path, title=None) -> Path:
@@ -186,3 +201,81 @@ def to_jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def manifest_sections(out_dir) -> list[dict]:
+    """Explorer sections of a dissection folder (what :func:`jaxgan.dissect.runner.run_dissection`
+    wrote): unit tables and overlay galleries (facets ``layer``, ``concept``), per studied
+    concept the ablation curves (chart + plot), the removal/insertion figures and sheets.
+
+    Args:
+      out_dir: the dissection output folder (reads ``dissection.json``, ``study_*.json``).
+
+    Returns:
+      the section list (:mod:`jaxgan.viz.manifest`).
+    """
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    out = Path(out_dir)
+    data = json.loads((out / "dissection.json").read_text())
+    rows, sheets = [], []
+    for layer, ld in data["layers"].items():
+        sheet = out / f"units_{layer}.png"
+        for r in sorted(ld["units"], key=lambda r: -r["iou"]):
+            img = unit_image_path(sheet, r["unit"])
+            cell = None
+            if img.is_file():   # an overlay row: click for the unit's IoU with every concept
+                cell = mf.item(img.relative_to(out).as_posix(),
+                               caption=f"{layer} u{r['unit']}: {r['concept']} IoU {r['iou']:.2f}",
+                               details={"unit": r["unit"], "iou": round(r["iou"], 4),
+                                        "threshold": round(r["threshold"], 4),
+                                        "k (mean activation above t)": round(r["high_mean"], 4),
+                                        "iou per concept": {c: round(v, 4) for c, v in
+                                                            r["iou_per_concept"].items()}})
+            rows.append({"cells": [layer, r["unit"], r["concept"], round(r["iou"], 4),
+                                   round(r["threshold"], 4), round(r["high_mean"], 4), cell],
+                         "facets": {"layer": layer, "concept": r["concept"]}})
+        if sheet.is_file():
+            sheets.append(mf.plot(sheet.name, caption=f"{layer}: top units by IoU, top-activating "
+                                                      "samples, unit mask outlined in red"))
+    sections = [mf.table(["layer", "unit", "concept", "IoU", "threshold", "k",
+                          "top-activating samples, unit mask in red"], rows,
+                         title="Every unit's best concept (sorted by IoU; click an overlay for "
+                               "its IoU with every concept)")]
+    sections += sheets
+    for p in sorted(out.glob("study_*.json")):
+        c = p.stem[len("study_"):]
+        st = json.loads(p.read_text())
+        series = [{"name": f"units by {how}", "x": st[f"curve_{how}"]["counts"],
+                   "y": st[f"curve_{how}"]["remaining"][c]}
+                  for how in ("ace", "iou", "alpha") if f"curve_{how}" in st]
+        sections.append(mf.chart(series, title=f"{c}: area remaining as units of "
+                                               f"{st['layer']} are ablated",
+                                 x_label="units ablated", y_label=f"{c} area remaining"))
+        rem = st.get("removal", {})
+        ins = st.get("insertion", {})
+        cells = [c, st["layer"], round(st["best_iou"], 4), rem.get("units"), rem.get("ranking"),
+                 None if "removed" not in rem else round(rem["removed"], 4),
+                 ", ".join(f"{o} {v:+.3f}" for o, v in rem.get("other_change", {}).items()) or None,
+                 None if "after" not in ins else round(float(np.mean(ins["after"])), 4)]
+        sections.append(mf.table(["concept", "layer", "best IoU", "units ablated", "ranking",
+                                  "share removed", "other concepts (relative change)",
+                                  "inserted (mean area after)"], [cells],
+                                 title=f"{c}: causal study"))
+        for name, what in ((f"curve_{c}.png", "ablation curves"),
+                           (f"ablate_{c}.png", "original vs units ablated"),
+                           (f"insert_{c}.png", "units inserted into the sky")):
+            if (out / name).is_file():
+                sections.append(mf.plot(name, caption=f"{c}: {what}"))
+    return sections
+
+
+def write_manifest(out_dir) -> Path:
+    """``out_dir/explorer.json`` for a dissection folder (see :func:`manifest_sections`)."""
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    out = Path(out_dir)
+    data = json.loads((out / "dissection.json").read_text())
+    desc = ", ".join(f"`{n}` ({len(d['units'])} units, {d['num_samples']} samples)"
+                     for n, d in data["layers"].items())
+    return mf.write_manifest(out, "dissection", "GAN Dissection", manifest_sections(out),
+                             description=f"Layers {desc}. Step 1: choose a layer, step 2: a "
+                                         "concept.", facets=["layer", "concept"])

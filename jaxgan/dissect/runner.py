@@ -152,6 +152,6 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
         (out / "artifacts.json").write_text(json.dumps(report.to_jsonable(
             {"layer": layer, **a}), indent=1))
         summary["artifacts"] = report.to_jsonable(
-            {k: v for k, v in a.items() if k not in ("order", "correlation")})
+            {k: v for k, v in a.items() if k not in ("order", "score")})
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

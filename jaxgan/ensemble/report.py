@@ -125,3 +125,88 @@ def save_view_grids(G, g, data, ws, recon_u8, specs, basis, key, cfg, out, num_i
         paths.append(save_image_grid(rows.reshape(-1, *rows.shape[2:]), out / f"{spec.name}.png",
                                      ncols=rows.shape[1]))
     return paths
+
+
+def _view_file_name(method: str) -> str:
+    """File of a method's view grid under ``views/`` (as :func:`save_view_grids` names it)."""
+    return f"{method}.png"
+
+
+def manifest_sections(results: dict, out) -> list[dict]:
+    """Explorer sections of an ensembling folder: per classifier the results table (facets
+    ``classifier``, ``type``), the accuracy-vs-alpha chart (test curves, drawn by the page)
+    and plot, and the view grids (facet ``type``; details: the method's figures).
+
+    Args:
+      results: :func:`jaxgan.ensemble.experiment.run_experiment`'s dict (``results.json``).
+      out: the folder it was written to.
+
+    Returns:
+      the section list (:mod:`jaxgan.viz.manifest`).
+    """
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    out = Path(out)
+    kinds, alphas = results["kinds"], results["alphas"]
+    sections = []
+    for cname, methods in results["methods"].items():
+        alone = results["classifiers"][cname]
+        order = sorted(methods.items(), key=lambda kv: -kv[1]["val_acc"])
+        rows = [{"cells": ["classifier alone", "-", None, round(100 * alone["val_acc"], 2),
+                           round(100 * alone["test_acc"], 2), _ci(alone["test_ci"]), 0.0, None,
+                           None], "facets": {"classifier": cname}}]
+        rows += [{"cells": [m, kinds.get(m, "?"), round(r["alpha"], 3),
+                            round(100 * r["val_acc"], 2), round(100 * r["test_acc"], 2),
+                            _ci(r["test_ci"]), round(100 * r["gain"], 2), _ci(r["gain_ci"]),
+                            round(100 * r["views_only_test_acc"], 2)],
+                  "facets": {"classifier": cname, "type": kinds.get(m, "?")}} for m, r in order]
+        sections.append(mf.table(["method", "type", "alpha (val)", "val acc %", "test acc %",
+                                  "test CI %", "gain (pts)", "gain CI (pts)", "views only %"],
+                                 rows, title=f"classifier '{cname}': accuracy with generative "
+                                             "views (rows sorted by val accuracy)"))
+        series = [{"name": "classifier alone", "x": [alphas[0], alphas[-1]],
+                   "y": [100 * alone["test_acc"]] * 2}]
+        series += [{"name": m, "x": alphas, "y": [100 * v for v in r["test_curve"]]}
+                   for m, r in order]
+        sections.append(mf.chart(series, title=f"classifier '{cname}': test accuracy vs alpha "
+                                               "(weight of the views)",
+                                 x_label="alpha", y_label="test accuracy %"))
+        plot = out / f"alpha_{cname.replace('+', '_')}.png"
+        if plot.is_file():
+            sections.append(mf.plot(plot.name, caption=f"'{cname}': test (solid) and val (dotted) "
+                                                       "accuracy vs alpha per perturbation type"))
+    items = []
+    first = next(iter(results["methods"].values()), {})
+    for m, kind in kinds.items():
+        f = out / "views" / _view_file_name(m)
+        if f.is_file():
+            r = first.get(m, {})
+            items.append(mf.item(f"views/{f.name}", caption=f"{m} ({kind})",
+                                 facets={"type": kind},
+                                 details={k: round(float(r[k]), 4) for k in
+                                          ("alpha", "val_acc", "test_acc", "gain") if k in r}))
+    if items:
+        sections.append(mf.gallery(items, title="Views: one row per test image (image, "
+                                                "reconstruction, views)"))
+    return sections
+
+
+def write_manifest(out, results: dict | None = None) -> Path:
+    """``out/explorer.json`` for an ensembling folder (see :func:`manifest_sections`).
+
+    Args:
+      out: the folder :func:`write_results` wrote (``results`` default: its results.json).
+    """
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    out = Path(out)
+    results = json.loads((out / "results.json").read_text()) if results is None else results
+    cfg = results["config"]
+    desc = (f"Task `{cfg['task']}`: train {cfg['num_train']} / val {cfg['num_val']} / test "
+            f"{cfg['num_test']} images, K = {results['num_views']} views; alpha chosen on val. "
+            f"Reconstruction MSE (test) {results['reconstruction_mse']['test']:.4f}.")
+    return mf.write_manifest(out, "ensemble", f"Ensembling with generative views: {cfg['task']}",
+                             manifest_sections(results, out), description=desc,
+                             facets=["classifier", "type"])
+
+
+def _ci(ci) -> str:
+    return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"

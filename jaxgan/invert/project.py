@@ -31,11 +31,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jax.sharding import NamedSharding, PartitionSpec as P
+
 from jaxgan import model
+from jaxgan.data.sharding import global_rows, process_rows, replicate
 from jaxgan.invert.losses import (DistanceWeights, image_distance, noise_regularizer,
                                   normalize_noise)
 
 SPACES = ("z", "w", "wplus", "s")
+#: Mesh axis the batch is sharded over (``make_projector(mesh=...)``).
+DATA_AXIS = "data"
 OPTIMIZERS = ("adam", "lbfgs")
 NOISE_INITS = ("random", "const")
 
@@ -250,14 +255,22 @@ def _check_shape(name, tree, want):
 # ----------------------------------------------------------------------------- projector
 
 @functools.lru_cache(maxsize=32)
-def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None):
-    """The jitted batched projector for one (G, config, degradation, encoder).
+def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None):
+    """The jitted batched projector for one (G, config, degradation, encoder[, mesh]).
+
+    Args:
+      G, cfg, degrade, E: the generator module, settings, degradation and encoder module.
+      mesh: optional mesh with a ``'data'`` axis (:func:`jaxgan.data.sharding.make_data_mesh`;
+        it may span processes): the batch axis of every input and output is sharded over
+        it, everything else replicated.
 
     Returns:
       ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars) -> ProjectionResult``
       (see :func:`project` for the arguments; ``keys`` ``[N]``, ``pixel_weight`` ``[N, h, w]``
-      or None, ``stats = (mean, std)`` from :func:`latent_stats`). Cached: reuse the same
-      ``degrade`` object to avoid recompiling.
+      or None, ``stats = (mean, std)`` from :func:`latent_stats`). With ``mesh``, ``keys``
+      is the raw key data ``[N, ...] uint32`` (``jax.random.key_data``; default key
+      implementation) and every argument must already be a global array on ``mesh``.
+      Cached: reuse the same ``degrade`` object to avoid recompiling.
     """
     space = cfg.space
 
@@ -340,19 +353,27 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
         return ProjectionResult(params["latent"], ws, final_noise, img[0], loss, dist, curve,
                                 dist_curve)
 
-    @jax.jit
     def run(g, targets, keys, init, pixel_weight, stats, lp, e_vars):
         aux = (g, stats[1], lp, e_vars)
         w_axis = None if pixel_weight is None else 0
         return jax.vmap(one, in_axes=(0, w_axis, 0, 0, None))(targets, pixel_weight, keys,
                                                                 init, aux)
 
-    return run
+    if mesh is None:
+        return jax.jit(run)
+    data, repl = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
+
+    def run_sharded(g, targets, key_data, init, pixel_weight, stats, lp, e_vars):
+        keys = jax.random.wrap_key_data(key_data)
+        return run(g, targets, keys, init, pixel_weight, stats, lp, e_vars)
+
+    return jax.jit(run_sharded, in_shardings=(repl, data, data, data, data, repl, repl, repl),
+                   out_shardings=data)
 
 
 def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, indices=None,
             init=None, pixel_weight=None, degrade=None, lp=None, encoder=None,
-            stats=None) -> ProjectionResult:
+            stats=None, mesh=None) -> ProjectionResult:
     """Invert a batch of images through G (one jitted program; see the module docstring).
 
     Args:
@@ -372,6 +393,15 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         ``cfg.distance.lpips > 0``.
       encoder: ``(E, e_vars)``, needed if ``cfg.domain_weight > 0``.
       stats: ``(mean, std)`` from :func:`latent_stats` (computed when omitted).
+      mesh: optional mesh with a ``'data'`` axis, possibly spanning processes
+        (:func:`jaxgan.data.sharding.make_data_mesh`). Then ``targets``, ``indices``,
+        ``init`` and ``pixel_weight`` are THIS process's rows of the global batch (every
+        process passes the same number; the global batch, ``local N * process_count``,
+        must divide over the axis), ``indices`` default to the rows' global positions
+        (``process_index * local N + arange(local N)``), and the result holds global
+        arrays sharded over the axis (:func:`jaxgan.data.sharding.to_host` gathers them).
+        Every process must call this together. Row i gets what a single-process
+        ``project`` of the whole batch gives it (up to float reassociation).
 
     Returns:
       :class:`ProjectionResult`.
@@ -394,6 +424,8 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         raise ValueError("project: cfg.domain_weight > 0 needs encoder=(E, e_vars)")
     n = targets.shape[0]
     key = jax.random.key(0) if key is None else key
+    if indices is None and mesh is not None:
+        indices = jnp.arange(n) + process_rows(n * jax.process_count()).start
     indices = jnp.arange(n) if indices is None else jnp.asarray(indices)
     if indices.shape != (n,):
         raise ValueError(f"project: indices must have shape [{n}], got {indices.shape}")
@@ -413,5 +445,27 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         if pixel_weight.shape != targets.shape[:3]:
             raise ValueError(f"project: pixel_weight must be {targets.shape[:3]}, got "
                              f"{pixel_weight.shape}")
-    fn = make_projector(G, cfg, degrade, E)
-    return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars)
+    if mesh is None:
+        fn = make_projector(G, cfg, degrade, E)
+        return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars)
+    return _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp,
+                            (E, e_vars), stats, mesh)
+
+
+def _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp, encoder,
+                     stats, mesh) -> ProjectionResult:
+    """:func:`project` on ``mesh``: process-local rows -> global sharded arrays -> the
+    sharded projector (all arguments already checked)."""
+    if jax.random.key_impl(keys) != jax.random.key_impl(jax.random.key(0)):
+        raise ValueError("project: with mesh=, key must use the default PRNG implementation")
+    local = {"targets": targets, "keys": jax.random.key_data(keys), "init": init,
+             "pixel_weight": pixel_weight}
+    try:
+        glob = global_rows(local, mesh, DATA_AXIS)                          # [N_global, ...]
+    except ValueError as e:
+        raise ValueError(f"project: the batch cannot be sharded: {e}") from None
+    E, e_vars = encoder
+    fn = make_projector(G, cfg, degrade, E, mesh)
+    rep = replicate((g, stats, lp, e_vars), mesh)
+    return fn(rep[0], glob["targets"], glob["keys"], glob["init"], glob["pixel_weight"],
+              rep[1], rep[2], rep[3])

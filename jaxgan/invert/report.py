@@ -50,3 +50,62 @@ def save_sheet(x, rec, path) -> Path:
     x, rec = np.asarray(x, np.float32), np.asarray(rec, np.float32)
     rows = np.stack([x, rec, difference_images(x, rec)], axis=1)      # [N, 3, H, W, C]
     return save_image_grid(rows.reshape(-1, *x.shape[1:]), path, ncols=3)
+
+
+def write_manifest(out_dir, x, rec, names, metrics: dict, curves=None,
+                   title: str = "Inversion: target | reconstruction") -> Path:
+    """``out_dir/explorer.json`` for an inversion: per image a ``target | reconstruction |
+    difference`` PNG (``images/<name>.png``, with the target and reconstruction alone as
+    extra images) whose details hold its metrics and final loss, the sheet, a table of the
+    per-image and mean metrics and, given ``curves``, the loss curves.
+
+    Args:
+      out_dir: the inversion's output folder (``sheet.png`` there is shown when present).
+      x, rec: ``[N, H, W, C]`` targets and reconstructions in [-1, 1].
+      names: ``N`` image names (file stems).
+      metrics: ``{name: [N]}`` from :func:`reconstruction_metrics`.
+      curves: optional ``[N, steps]`` objective per optimisation step.
+      title: the result's title.
+
+    Returns:
+      the manifest's path.
+    """
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    from jaxgan.viz.grid import save_image, save_image_grid  # noqa: PLC0415
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    x, rec = np.asarray(x, np.float32), np.asarray(rec, np.float32)
+    if x.shape != rec.shape or len(names) != len(x):
+        raise ValueError(f"write_manifest: {len(names)} names for targets {x.shape} and "
+                         f"reconstructions {rec.shape}")
+    diff = difference_images(x, rec)
+    curves = None if curves is None else np.asarray(curves, np.float64)
+    items, rows = [], []
+    for i, nm in enumerate(names):
+        stem = f"images/{i:04d}_{nm}"
+        save_image_grid(np.stack([x[i], rec[i], diff[i]]), out / f"{stem}.png", ncols=3)
+        save_image(x[i], out / f"{stem}_target.png")
+        save_image(rec[i], out / f"{stem}_reconstruction.png")
+        m = {k: round(float(v[i]), 5) for k, v in metrics.items()}
+        if curves is not None:
+            m["final loss"] = round(float(curves[i, -1]), 5)
+        items.append(mf.item(f"{stem}.png", caption=f"{nm}: PSNR {m.get('psnr', float('nan')):.1f} dB",
+                             details={"image": nm, **m},
+                             extra_images=[(f"{stem}_target.png", "target"),
+                                           (f"{stem}_reconstruction.png", "reconstruction")]))
+        rows.append([nm, *m.values()])
+    keys = list(metrics) + (["final loss"] if curves is not None else [])
+    mean = ["mean", *(round(float(np.mean([r[j + 1] for r in rows])), 5) for j in range(len(keys)))]
+    sections = [mf.gallery(items, title="target | reconstruction | difference (click for "
+                                        "the image's metrics)"),
+                mf.table(["image", *keys], rows + [mean], title="Reconstruction metrics")]
+    if curves is not None and curves.ndim == 2 and curves.shape[1] > 1:
+        steps = list(range(1, curves.shape[1] + 1))
+        sections.append(mf.chart([{"name": nm, "x": steps, "y": curves[i].tolist()}
+                                  for i, nm in enumerate(names)], title="Objective per step",
+                                 x_label="step", y_label="loss"))
+    if (out / "sheet.png").is_file():
+        sections.append(mf.plot("sheet.png", caption="all images: target | reconstruction | "
+                                                     "difference"))
+    return mf.write_manifest(out, "inversion", title, sections,
+                             description=f"{len(names)} image(s) inverted.")

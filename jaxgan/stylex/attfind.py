@@ -23,6 +23,15 @@ styles ``s [N, S]`` (S coordinates) and the dataset's per-coordinate ``min``/``m
 :func:`attfind_effects_loop` is the per-coordinate Python loop (one jitted call per
 coordinate and direction, as the PyTorch re-implementations), kept as the reference and the
 benchmark's baseline.
+
+**Across processes** (``mesh=``, a mesh with a ``'data'`` axis from
+:func:`jaxgan.data.sharding.make_data_mesh`, possibly spanning processes): the IMAGE axis is
+sharded. Each process passes its own contiguous rows of the image set (process 0 first,
+equal counts: :func:`jaxgan.data.sharding.process_rows`); :func:`style_min_max` reduces over
+all processes' images, :func:`base_outputs` and :func:`attfind_effects` render every image
+on its own process (the effect kernel is ``[N sharded] x [B edits]`` per call) and return
+the whole ``[N, ...]`` result, gathered, on every process, so the greedy selection that
+follows sees every image. Results equal the single-process ones up to float reassociation.
 """
 from __future__ import annotations
 
@@ -33,7 +42,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from jax.sharding import NamedSharding, PartitionSpec as P
+
 from jaxgan import model
+from jaxgan.data.sharding import global_rows, process_rows, to_host
 
 
 class StyleLayout(NamedTuple):
@@ -109,14 +121,43 @@ def _measure(logits, measure: str):
     raise ValueError(f"measure must be 'prob' or 'logit', got {measure!r}")
 
 
-def style_min_max(flat_styles):
-    """Per-coordinate dataset minimum and maximum ``([S], [S])``."""
-    flat_styles = np.asarray(flat_styles)
-    return flat_styles.min(axis=0), flat_styles.max(axis=0)
+DATA_AXIS = "data"
 
 
-def base_outputs(m: AttFindModel, flat_styles, measure: str = "prob", batch: int = 256):
-    """``C(G(s))`` for every image: ``(measure [N, K], logits [N, K])``."""
+def _global_rows(local_rows, mesh):
+    """This process's rows ``[n, ...]`` -> the global float32 ``[n * processes, ...]`` array
+    sharded over ``mesh``'s data axis."""
+    return global_rows(np.asarray(local_rows, np.float32), mesh, DATA_AXIS)
+
+
+def style_min_max(flat_styles, mesh=None):
+    """Per-coordinate dataset minimum and maximum ``([S], [S])``.
+
+    Args:
+      flat_styles: ``[N, S]``; with ``mesh``, this process's rows (module docstring).
+      mesh: optional mesh: the extremes are over every process's images.
+    """
+    if mesh is None:
+        flat_styles = np.asarray(flat_styles)
+        return flat_styles.min(axis=0), flat_styles.max(axis=0)
+    fn = jax.jit(lambda x: (jnp.min(x, 0), jnp.max(x, 0)),
+                 out_shardings=NamedSharding(mesh, P()))
+    lo, hi = to_host(fn(_global_rows(flat_styles, mesh)))
+    return np.asarray(lo), np.asarray(hi)
+
+
+def base_outputs(m: AttFindModel, flat_styles, measure: str = "prob", batch: int = 256,
+                 mesh=None):
+    """``C(G(s))`` for every image: ``(measure [N, K], logits [N, K])``.
+
+    With ``mesh``: ``flat_styles`` are this process's rows; one sharded call over all
+    images returns every process's outputs ``[N_global, K]`` (``batch`` is unused).
+    """
+    if mesh is not None:
+        sh = NamedSharding(mesh, P(DATA_AXIS))
+        fn = jax.jit(lambda s: m.classify(m.render(s)), in_shardings=sh, out_shardings=sh)
+        logits = np.asarray(to_host(fn(_global_rows(flat_styles, mesh))))
+        return np.asarray(_measure(jnp.asarray(logits), measure)), logits
     fn = jax.jit(lambda s: m.classify(m.render(s)))
     logits = np.concatenate([np.asarray(fn(flat_styles[i:i + batch]))
                              for i in range(0, len(flat_styles), batch)])
@@ -140,9 +181,57 @@ def make_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str):
     return jax.jit(fn)
 
 
+def make_sharded_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str, mesh):
+    """Jitted ``(flat [N, S], base [N, K], d_idx [B], j_idx [B]) -> [N, B, K]``: every image
+    with each of B single-coordinate edits; N sharded over ``mesh``'s data axis."""
+    smin, smax = jnp.asarray(smin), jnp.asarray(smax)
+    data, repl = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
+
+    def fn(flat, base, d_idx, j_idx):
+        n, s = flat.shape
+        b = d_idx.shape[0]
+        target = jnp.where(d_idx == 0, smin[j_idx], smax[j_idx])           # [B]
+        rows = jax.vmap(lambda row: jax.vmap(_edit_row, in_axes=(None, 0, 0, None))(
+            row, j_idx, target, shift))(flat)                               # [N, B, S]
+        out = _measure(m.classify(m.render(rows.reshape(n * b, s))), measure)
+        return out.reshape(n, b, -1) - base[:, None]                       # [N, B, K]
+    return jax.jit(fn, in_shardings=(data, data, repl, repl), out_shardings=data)
+
+
+def _attfind_effects_sharded(m, flat, smin, smax, shift, measure, chunk, coords, base,
+                             progress, effect_fn, mesh):
+    """:func:`attfind_effects` with the image axis sharded (``flat``: this process's rows)."""
+    n_local, s = flat.shape
+    if smin is None or smax is None:
+        smin, smax = style_min_max(flat, mesh)
+    if base is None:
+        base = base_outputs(m, flat, measure, mesh=mesh)[0]
+        base = base[process_rows(n_local * jax.process_count())]
+    base = np.asarray(base, np.float32)
+    if base.shape[0] != n_local:
+        raise ValueError(f"attfind: with mesh=, base must hold this process's {n_local} rows, "
+                         f"got {base.shape[0]}")
+    coords = np.arange(s) if coords is None else np.asarray(coords, np.int64)
+    fn = effect_fn if effect_fn is not None else make_sharded_effect_fn(m, smin, smax, shift,
+                                                                        measure, mesh)
+    n = n_local * jax.process_count()
+    b = max(1, chunk // n)                                   # edits per call: ~chunk renders
+    dd, jj = (a.ravel() for a in np.meshgrid(np.arange(2), np.arange(len(coords)), indexing="ij"))
+    flat_g, base_g = _global_rows(flat, mesh), _global_rows(base, mesh)
+    out = np.zeros((n, len(dd), base.shape[1]), np.float32)
+    for start in tqdm(range(0, len(dd), b), desc="AttFind effects (sharded)",
+                      disable=not (progress and jax.process_index() == 0), unit="chunk"):
+        sl = slice(start, min(start + b, len(dd)))
+        k = sl.stop - sl.start
+        pad = lambda a: np.concatenate([a, np.zeros(b - k, a.dtype)]) if k < b else a  # noqa: E731
+        res = fn(flat_g, base_g, pad(dd[sl]), pad(coords[jj[sl]]))
+        out[:, sl] = np.asarray(to_host(res))[:, :k]
+    return out.reshape(n, 2, len(coords), base.shape[1])
+
+
 def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift: float = 1.0,
                     measure: str = "prob", chunk: int = 512, coords: Sequence[int] | None = None,
-                    base=None, sharding=None, progress: bool = True, effect_fn=None):
+                    base=None, sharding=None, progress: bool = True, effect_fn=None, mesh=None):
     """The effect tensor ``[N, 2, S', K]`` in flat chunks (module docstring).
 
     Args:
@@ -157,16 +246,24 @@ def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift
       sharding: optional ``jax.sharding.Sharding`` for the chunk's index arrays
         (e.g. the training batch sharding: rows spread over devices).
       progress: tqdm bar.
-      effect_fn: a prebuilt :func:`make_effect_fn` (reused across calls: no recompilation).
+      effect_fn: a prebuilt :func:`make_effect_fn` (reused across calls: no recompilation;
+        with ``mesh``: a :func:`make_sharded_effect_fn`).
+      mesh: optional mesh whose ``'data'`` axis shards the IMAGE axis, possibly across
+        processes (module docstring): ``flat_styles`` and ``base`` are this process's rows,
+        ``smin``/``smax`` (default: over every process's images) are global; each call
+        renders about ``chunk`` images (all images x ``chunk // N`` edits).
 
     Returns:
-      NumPy ``[N, 2, S', K]``.
+      NumPy ``[N, 2, S', K]`` (with ``mesh``: every process's images, on every process).
     """
     flat = jnp.asarray(flat_styles, jnp.float32)
     if flat.ndim != 2 or flat.shape[1] != m.layout.size:
         raise ValueError(f"attfind: flat styles must be [N, {m.layout.size}], got {flat.shape}")
     if not np.all(np.isfinite(np.asarray(flat))):
         raise ValueError("attfind: styles contain NaN/Inf")
+    if mesh is not None:
+        return _attfind_effects_sharded(m, np.asarray(flat), smin, smax, shift, measure, chunk,
+                                        coords, base, progress, effect_fn, mesh)
     n, s = flat.shape
     if smin is None or smax is None:
         smin, smax = style_min_max(flat)

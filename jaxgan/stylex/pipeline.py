@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import model
+from jaxgan.data.sharding import process_rows
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex.model import Stylex
 
@@ -64,7 +65,7 @@ def attfind_model(sx: Stylex, layout) -> af.AttFindModel:
 def run_attfind(sx: Stylex, enc: dict, *, shift: float = 1.0, measure: str = "prob",
                 num_indices: int = 8, max_image_effect: float = 0.2, chunk: int = 512,
                 disc_threshold: float | None = None, progress: bool = True, sharding=None,
-                prefilter: int | None = None):
+                prefilter: int | None = None, mesh=None):
     """AttFind over encoded images (module docstring of :mod:`jaxgan.stylex.attfind`).
 
     Args:
@@ -76,6 +77,10 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 1.0, measure: str = "pr
       prefilter: when set, only the coordinates kept by the first-order
         :func:`~jaxgan.stylex.attfind.linear_screen` (this many) get exact effects; the
         others' effects are recorded as 0. None (default): every coordinate, as the notebook.
+      mesh: optional mesh (``'data'`` axis, possibly spanning processes): every process
+        passes the same ``enc`` and renders only its own rows
+        (:func:`jaxgan.data.sharding.process_rows`) of the images; the image count must
+        divide over the mesh. Every process gets the same result.
 
     Returns:
       dict with ``effects [N_stable, 2, S, K]``, ``stable [N]`` bool, ``labels [N_stable]``
@@ -86,8 +91,9 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 1.0, measure: str = "pr
     layout = enc["layout"]
     m = attfind_model(sx, layout)
     flat = enc["styles"]
-    smin, smax = af.style_min_max(flat)
-    base, base_logits = af.base_outputs(m, jnp.asarray(flat), measure)
+    mine = flat if mesh is None else flat[process_rows(len(flat))]       # this process's rows
+    smin, smax = af.style_min_max(mine, mesh)
+    base, base_logits = af.base_outputs(m, jnp.asarray(mine), measure, mesh=mesh)
     stable = af.stable_mask(base_logits, enc["cond_logits"])
     if not stable.any():
         raise ValueError("attfind: no stable image (the regenerated class never matches the "
@@ -97,9 +103,14 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 1.0, measure: str = "pr
     coords = None
     if prefilter:
         coords, _ = af.linear_screen(m, fl, smin, smax, shift, measure, num=prefilter)
-    eff = af.attfind_effects(m, fl, smin=smin, smax=smax, shift=shift, measure=measure,
-                             chunk=chunk, base=bs, progress=progress, sharding=sharding,
-                             coords=coords)
+    if mesh is None:
+        eff = af.attfind_effects(m, fl, smin=smin, smax=smax, shift=shift, measure=measure,
+                                 chunk=chunk, base=bs, progress=progress, sharding=sharding,
+                                 coords=coords)
+    else:                                        # equal rows per process: filter afterwards
+        eff = af.attfind_effects(m, mine, smin=smin, smax=smax, shift=shift, measure=measure,
+                                 chunk=chunk, base=base[process_rows(len(flat))],
+                                 progress=progress, coords=coords, mesh=mesh)[stable]
     if coords is not None:                       # back to the full coordinate axis
         full = np.zeros((eff.shape[0], 2, layout.size, eff.shape[-1]), eff.dtype)
         full[:, :, coords] = eff
@@ -146,16 +157,19 @@ def load_attfind(path) -> dict:
     return out
 
 
-def load_or_run_attfind(sx: Stylex, enc: dict, out, args) -> dict:
-    """Run AttFind with the command's flags (or reuse ``out/attfind.npz`` with ``--reuse``)."""
+def load_or_run_attfind(sx: Stylex, enc: dict, out, args, mesh=None) -> dict:
+    """Run AttFind with the command's flags (or reuse ``out/attfind.npz`` with ``--reuse``).
+    ``mesh``: see :func:`run_attfind` (process 0 alone writes the file)."""
     path = Path(out) / "attfind.npz"
     if getattr(args, "reuse", False) and path.is_file():
         return load_attfind(path)
     res = run_attfind(sx, enc, shift=args.shift, measure=args.measure,
                       num_indices=args.num_indices, max_image_effect=args.max_image_effect,
                       chunk=args.chunk, disc_threshold=args.disc_threshold,
-                      progress=not args.no_progress, prefilter=getattr(args, "prefilter", None))
-    save_attfind(path, res)
+                      progress=not args.no_progress, prefilter=getattr(args, "prefilter", None),
+                      mesh=mesh)
+    if jax.process_index() == 0:
+        save_attfind(path, res)
     return res
 
 

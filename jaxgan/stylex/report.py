@@ -14,6 +14,20 @@ from jaxgan.stylex import counterfactual as cf
 from jaxgan.stylex.attfind import apply_attributes
 
 
+def _save_pair_images(out: Path, stem: str, original, changed) -> dict:
+    """Single PNGs of one counterfactual row: ``images/<stem>_original.png`` and
+    ``images/<stem>_attr<r>.png`` per attribute rank ``r`` (for the explorer)."""
+    from jaxgan.viz.grid import save_image  # noqa: PLC0415
+    (out / "images").mkdir(exist_ok=True)
+    orig = f"images/{stem}_original.png"
+    save_image(original, out / orig)
+    files = []
+    for r, img in enumerate(changed, 1):
+        files.append(f"images/{stem}_attr{r}.png")
+        save_image(img, out / files[-1])
+    return {"original": orig, "changed": files}
+
+
 def _name(c, class_names):
     return class_names[c] if class_names and c < len(class_names) else f"class{c}"
 
@@ -69,7 +83,8 @@ def write_report(out_dir, m, flat, labels, result: dict, *, class_names=(), k: i
                                                    smax, shift, c)
                 fname = f"class_{cname}_image{n_i}.png"
                 cf.save_image_explanation(out / fname, o, ch, pb, pa, names[:k], cname)
-                per_image.append({"file": fname, "p_before": pb, "p_after": [float(x) for x in pa]})
+                per_image.append({"file": fname, "p_before": pb, "p_after": [float(x) for x in pa],
+                                  **_save_pair_images(out, f"class_{cname}_image{n_i}", o, ch)})
             # Class sheet: first example image with every top attribute, plus all k at once.
             o, ch, pb, pa = cf.counterfactuals(m.render, m.classify, flat[src[0]], attrs[:k],
                                                smin, smax, shift, c)
@@ -100,3 +115,81 @@ def write_report(out_dir, m, flat, labels, result: dict, *, class_names=(), k: i
     rep.update(extra or {})
     (out / "report.json").write_text(json.dumps(rep, indent=2, default=float) + "\n")
     return rep
+
+
+def manifest_sections(out_dir, rep: dict | None = None) -> list[dict]:
+    """Explorer sections of a StylEx report folder (:mod:`jaxgan.viz.manifest`).
+
+    Per class and attribute rank, each example image's counterfactual (facets ``class``,
+    ``rank``, ``example``; details: the attribute, P(class) before and after), the flip-rate
+    and attribute tables, the class sheets and strips.
+
+    Args:
+      out_dir: the folder :func:`write_report` wrote.
+      rep: its JSON (default: read ``out_dir/report.json``).
+
+    Returns:
+      the section list.
+    """
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    out = Path(out_dir)
+    rep = json.loads((out / "report.json").read_text()) if rep is None else rep
+    k = rep["k"]
+    flips = [[c, round(float(r), 4)] for c, r in rep["flip_rate_per_class"].items()]
+    sections = [mf.table(["class", f"flip rate (top-{k} attributes together)"],
+                         flips + [["all", round(float(rep["flip_rate_top_k"]), 4)]],
+                         title="Flip rate",
+                         caption="share of images whose predicted class flips when the class's "
+                                 f"top-{k} attributes are applied")]
+    attr_rows, items, sheets = [], [], []
+    for cname, entry in rep["classes"].items():
+        changes = entry.get("factor_changes") or []
+        for i, a in enumerate(entry["attributes"]):
+            ch = changes[i]["mean_delta"] if i < len(changes) else {}
+            attr_rows.append({"cells": [cname, a["rank"], f"{a['direction']}:{a['name']}",
+                                        a["coordinate"], _round(a.get("score")),
+                                        ", ".join(f"{f} {v:+.3f}" for f, v in ch.items()) or None],
+                              "facets": {"class": cname}})
+        for n_i, ex in enumerate(entry.get("examples", [])):
+            for r, (img, p_after) in enumerate(zip(ex.get("changed", []), ex["p_after"]), 1):
+                a = entry["attributes"][r - 1]
+                items.append(mf.item(
+                    img, caption=f"#{r} {a['direction']}:{a['name']}: P {ex['p_before']:.2f} -> "
+                                 f"{p_after:.2f}",
+                    facets={"class": cname, "rank": r, "example": n_i},
+                    details={"attribute": f"{a['direction']}:{a['name']}",
+                             "coordinate": a["coordinate"], "score": a.get("score"),
+                             f"P({cname}) before": round(ex["p_before"], 4),
+                             f"P({cname}) after": round(float(p_after), 4),
+                             "change": round(float(p_after) - ex["p_before"], 4),
+                             "sheet": ex["file"]},
+                    extra_images=[(ex["original"], f"original P({cname})={ex['p_before']:.2f}"),
+                                  (img, f"changed P({cname})={p_after:.2f}")]))
+        for key, what in (("sheet", "an example with each top attribute and all together"),
+                          ("strips", "each top attribute across images")):
+            if (out / entry[key]).is_file():
+                sheets.append(mf.plot(entry[key], caption=f"class {cname}: {what}"))
+    table = mf.table(["class", "rank", "attribute", "coordinate", "score",
+                      "factor change (mean)"], attr_rows, title="Top attributes per class")
+    gallery = [mf.gallery(items, title="Counterfactuals: one attribute changed (click for the "
+                                       "original and P(class) before/after)")] if items else []
+    return gallery + [table] + sections + sheets
+
+
+def write_manifest(out_dir, rep: dict | None = None) -> Path:
+    """``out_dir/explorer.json`` for a StylEx report (see :func:`manifest_sections`)."""
+    from jaxgan.viz import manifest as mf  # noqa: PLC0415
+    out = Path(out_dir)
+    rep = json.loads((out / "report.json").read_text()) if rep is None else rep
+    agree = rep.get("agreement_C(G(E(x)))=C(x)")
+    desc = (f"AttFind over {rep['num_images']} encoded images (shift {rep['shift']}, measure "
+            f"{rep['measure']})" + (f"; C(G(E(x))) = C(x) for {100 * agree:.0f}%" if agree
+                                    is not None else "") + ". Step 1: choose a class, step 2: "
+            "an attribute rank.")
+    return mf.write_manifest(out, "stylex", "StylEx: what the classifier attends to",
+                             manifest_sections(out, rep), description=desc,
+                             facets=["class", "rank", "example"])
+
+
+def _round(v, n: int = 4):
+    return None if v is None else round(float(v), n)

@@ -51,6 +51,12 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0):
         else:
             arrays, n_cls = render_shapes(int(d.num_images), res, seed), 0
         name = _name("shapes", d.task, res, d.num_images, seed)
+        if d.get("domain", ""):              # a target domain (jaxgan.domain, few-shot)
+            from jaxgan.data.shapes import render_domain  # noqa: PLC0415
+            if d.task:
+                raise ValueError("data.domain and data.task cannot be combined")
+            arrays = render_domain(int(d.num_images), res, seed, domain=d.domain)
+            name = _name("shapes", d.domain, res, d.num_images, seed)
     elif d.source == "digits":
         from jaxgan.data import load_digits_dataset  # noqa: PLC0415
         arrays = load_digits_dataset(d.split, res, channels=1)

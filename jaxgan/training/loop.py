@@ -27,12 +27,13 @@ from tqdm.auto import tqdm
 from jaxgan import model
 from jaxgan.checkpoint import save_network
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
+from jaxgan.data.sharding import to_host
 from jaxgan.training import sharding as shd
 from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
 from jaxgan.training.data import build_source, make_batches
 from jaxgan.training.losses import LossConfig
 from jaxgan.training.state import TrainState, init_state, make_optimizer
-from jaxgan.training.step import TrainDefs, make_step_fns, train_step
+from jaxgan.training.step import TrainDefs, ema_generator, make_step_fns, train_step
 from jaxgan.viz.grid import save_image_grid
 
 
@@ -55,17 +56,6 @@ def _truncate_log(path: Path, step: int) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(s + "\n" for s in keep))
         os.replace(tmp, path)
-
-
-def to_host(tree):
-    """NumPy copy of a pytree of (possibly multi-process sharded) global arrays.
-
-    Multi-process: a collective (``process_allgather``), so every process must call it.
-    """
-    if jax.process_count() == 1:
-        return jax.device_get(tree)
-    from jax.experimental import multihost_utils  # noqa: PLC0415
-    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def build_run(cfg, data_info: dict):
@@ -106,6 +96,9 @@ def build_run(cfg, data_info: dict):
         ada_kimg=a.kimg)
     if sx is not None:
         defs, state = sx.attach(defs, state, data_info)
+    if "domain" in cfg:                    # few-shot domain adaptation: also a configuration
+        from jaxgan.domain.setup import attach as attach_domain  # noqa: PLC0415
+        defs, state = attach_domain(cfg, defs, state)
     return defs, state
 
 
@@ -205,7 +198,7 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
             tick = step // tick_steps
             from jaxgan.metrics.training import metrics_due, tick_metrics  # noqa: PLC0415
             if metrics_due(cfg, tick, step == total_steps):   # cfg.metrics: FD/KD/PR/PPL of G_ema
-                g_host = to_host(state.g_ema)                  # collective: every process
+                g_host = to_host(ema_generator(defs, state))   # collective: every process
                 if _is_main():
                     rec.update(tick_metrics(cfg, defs.G, g_host, out, step))
             history.append(rec)
@@ -218,7 +211,7 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
                     writer.flush()
                 bar.set_postfix(kimg=f"{rec['kimg']:.1f}", img_s=f"{rec['img_per_s']:.1f}")
             if tick % cfg.run.image_ticks == 0 or step == total_steps:
-                imgs = to_host(render(state.g_ema, grid_z, grid_c))   # every process computes
+                imgs = to_host(render(ema_generator(defs, state), grid_z, grid_c))   # every process
                 if _is_main():
                     save_image_grid(imgs, out / "samples" / f"fakes{rec['kimg']:07.1f}.png",
                                     ncols=cfg.run.grid[0])
@@ -247,12 +240,18 @@ def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
     if not _is_main():
         return
     g_ema, g, d = state.g_ema, state.g, state.d
+    if defs.domain is not None:            # domain runs: the adapted (baked) generators
+        g_ema = ema_generator(defs, state)
+        g = {**g, "params": defs.domain.effective(g["params"], state.dom)}
     save_network(path / "G_ema", defs.G, g_ema, overwrite=True)
     save_network(path / "G", defs.G, g, overwrite=True)
     save_network(path / "D", defs.D, d, overwrite=True)
     if defs.stylex is not None:
         from jaxgan.stylex.model import export  # noqa: PLC0415
         export(path, defs, state)
+    if defs.domain is not None:
+        from jaxgan.domain.setup import export as export_domain  # noqa: PLC0415
+        export_domain(path, defs, state)
 
 
 def sanitize_name(s: str) -> str:

@@ -24,8 +24,11 @@ class TrainState(NamedTuple):
       pl_mean: path-length running mean.
       ada: ADA controller (probability ``ada.p`` and the sign statistics).
       e, e_opt: StylEx encoder variables ``{'params'}`` and its optax state (None in plain runs).
-      frozen: StylEx frozen networks, e.g. ``{'clf': classifier variables, 'lpips': weights}``
-        (never updated; None in plain runs).
+      frozen: StylEx frozen networks, e.g. ``{'clf': classifier variables, 'lpips': weights}``,
+        or a domain run's source generator ``{'g_src': ...}`` (never updated; None in plain runs).
+      dom, dom_ema: domain-adaptation parameters (``jaxgan.domain``: style offsets, low-rank
+        affine updates) and their EMA; None in plain runs and for parameterisations without
+        extra parameters. ``g_opt`` then covers ``{'g': g['params'], 'dom': dom}``.
     """
     step: jax.Array
     g: dict
@@ -38,6 +41,8 @@ class TrainState(NamedTuple):
     e: dict | None = None
     e_opt: Any = None
     frozen: dict | None = None
+    dom: dict | None = None
+    dom_ema: dict | None = None
 
 
 def make_optimizer(lr: float = 0.0025, betas=(0.0, 0.99), eps: float = 1e-8,

@@ -50,6 +50,8 @@ class TrainDefs:
     ada_kimg: float = 500.0
     # StylEx (``jaxgan.stylex.model.StylexDefs``): classifier-conditioned G, encoder path.
     stylex: Any = None
+    # Domain adaptation (``jaxgan.domain.setup.DomainDefs``): masked G/domain parameters.
+    domain: Any = None
 
 
 def _key(key, state, phase):
@@ -76,6 +78,38 @@ def _style_cond(defs: TrainDefs, state: TrainState, batch, key):
     return jax.lax.stop_gradient(defs.stylex.logits(state.frozen, x))
 
 
+def _g_tree(defs: TrainDefs, state: TrainState):
+    """What G's optimiser trains: ``g['params']``, or ``{'g', 'dom'}`` in domain runs."""
+    if defs.domain is None:
+        return state.g["params"]
+    return {"g": state.g["params"], "dom": state.dom}
+
+
+def _g_params(defs: TrainDefs, tree):
+    """The G params that render: the tree itself, or the domain applied (domain runs)."""
+    return tree if defs.domain is None else defs.domain.effective(tree["g"], tree["dom"])
+
+
+def _g_apply(defs: TrainDefs, state: TrainState, grads, tree, buffers):
+    """Optimiser update of G's tree; domain runs update only the masked leaves and keep the
+    source buffers unless ``domain.update_buffers``."""
+    updates, g_opt = defs.g_tx.update(grads, state.g_opt, tree)
+    if defs.domain is None:
+        return state._replace(g={"params": optax.apply_updates(tree, updates), "buffers": buffers},
+                              g_opt=g_opt)
+    new = defs.domain.apply_updates(tree, updates)
+    if not defs.domain.update_buffers:
+        buffers = state.g["buffers"]
+    return state._replace(g={"params": new["g"], "buffers": buffers}, dom=new["dom"], g_opt=g_opt)
+
+
+def ema_generator(defs: TrainDefs, state: TrainState):
+    """G_ema variables that render samples (the EMA domain applied in domain runs)."""
+    if defs.domain is None:
+        return state.g_ema
+    return {**state.g_ema, "params": defs.domain.effective(state.g_ema["params"], state.dom_ema)}
+
+
 def _pl_term(defs, state, g_params, z, c, key, gain, style_cond=None):
     return losses.g_pl_loss(g_params, state.g, defs.G, z, c, key, state.pl_mean,
                             cfg=defs.loss, gain=gain, style_cond=style_cond)
@@ -89,7 +123,8 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
     sc = _style_cond(defs, state, batch, k_lat)
     both = defs.g_reg_interval is None and defs.loss.pl_weight > 0
 
-    def loss_fn(p):
+    def loss_fn(t):
+        p = _g_params(defs, t)
         loss, (g_vars, _) = losses.g_main_loss(p, state.g, state.d, defs.G, defs.D, z, c, k_loss,
                                                cfg=defs.loss, augment=defs.augment,
                                                p=state.ada.p, style_cond=sc)
@@ -97,13 +132,19 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
         if both:
             pl, (_, pl_mean, _) = _pl_term(defs, state, p, z, c, k_pl, 1.0, sc)
             loss = loss + pl
-        return loss, (g_vars["buffers"], pl_mean)
+        cons = jnp.zeros((), jnp.float32)
+        if defs.domain is not None:     # consistency toward the frozen source G (own key)
+            z_c = jax.random.normal(jax.random.fold_in(key, 99), z.shape)
+            cons = defs.domain.consistency_term(defs.G, state.frozen, p, state.g, z_c)
+        return loss + cons, (g_vars["buffers"], pl_mean, cons)
 
-    (loss, (buffers, pl_mean)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g["params"])
-    updates, g_opt = defs.g_tx.update(grads, state.g_opt, state.g["params"])
-    params = optax.apply_updates(state.g["params"], updates)
-    state = state._replace(g={"params": params, "buffers": buffers}, g_opt=g_opt, pl_mean=pl_mean)
-    return state, {"loss/G/main": loss}
+    tree = _g_tree(defs, state)
+    (loss, (buffers, pl_mean, cons)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
+    state = _g_apply(defs, state, grads, tree, buffers)._replace(pl_mean=pl_mean)
+    metrics = {"loss/G/main": loss}
+    if defs.domain is not None:
+        metrics["loss/G/consistency"] = cons
+    return state, metrics
 
 
 def g_reg(defs: TrainDefs, state: TrainState, batch, key):
@@ -114,15 +155,14 @@ def g_reg(defs: TrainDefs, state: TrainState, batch, key):
     sc = _style_cond(defs, state, batch, k_lat)
     gain = float(defs.g_reg_interval or 1)
 
-    def loss_fn(p):
-        loss, (g_vars, pl_mean, lengths) = _pl_term(defs, state, p, z, c, k_pl, gain, sc)
+    def loss_fn(t):
+        loss, (g_vars, pl_mean, lengths) = _pl_term(defs, state, _g_params(defs, t), z, c, k_pl,
+                                                    gain, sc)
         return loss, (g_vars["buffers"], pl_mean, lengths)
 
-    (loss, (buffers, pl_mean, lengths)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.g["params"])
-    updates, g_opt = defs.g_tx.update(grads, state.g_opt, state.g["params"])
-    params = optax.apply_updates(state.g["params"], updates)
-    state = state._replace(g={"params": params, "buffers": buffers}, g_opt=g_opt, pl_mean=pl_mean)
+    tree = _g_tree(defs, state)
+    (loss, (buffers, pl_mean, lengths)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
+    state = _g_apply(defs, state, grads, tree, buffers)._replace(pl_mean=pl_mean)
     return state, {"loss/G/pl": loss, "pl/lengths": jnp.mean(lengths), "pl/mean": pl_mean}
 
 
@@ -134,19 +174,23 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key):
     sc = _style_cond(defs, state, batch, k_lat)
     both = defs.d_reg_interval is None and defs.loss.r1_gamma != 0
 
+    g_vars = {**state.g, "params": _g_params(defs, _g_tree(defs, state))}
+
     def loss_fn(p):
-        loss, (g_vars, real_logits, gen_logits) = losses.d_main_loss(
-            p, state.d, state.g, defs.G, defs.D, batch["image"], batch["c"], z, c, k_loss,
+        loss, (g_vars_new, real_logits, gen_logits) = losses.d_main_loss(
+            p, state.d, g_vars, defs.G, defs.D, batch["image"], batch["c"], z, c, k_loss,
             cfg=defs.loss, augment=defs.augment, p=state.ada.p, style_cond=sc)
         if both:
             r1, _ = losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], k_r1,
                                      cfg=defs.loss, augment=defs.augment, p=state.ada.p)
             loss = loss + r1
-        return loss, (g_vars["buffers"], real_logits, gen_logits)
+        return loss, (g_vars_new["buffers"], real_logits, gen_logits)
 
     (loss, (buffers, real_logits, gen_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.d["params"])
     updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
+    if defs.domain is not None and not defs.domain.update_buffers:
+        buffers = state.g["buffers"]
     state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
                            d_opt=d_opt, g={**state.g, "buffers": buffers})
     state = state._replace(ada=ada_accumulate(state.ada, real_logits))
@@ -211,6 +255,9 @@ def finish(defs: TrainDefs, state: TrainState, batch, key):
              "buffers": state.g["buffers"]}
     step = state.step + 1
     state = state._replace(step=step, g_ema=g_ema)
+    if state.dom is not None:          # domain parameters: the same EMA
+        state = state._replace(dom_ema=jax.tree.map(lambda p, e: p + beta * (e - p), state.dom,
+                                                    state.dom_ema))
     metrics = {"ema/beta": beta, "augment/p": state.ada.p}
     if defs.ada_target is not None and defs.augment is not None:
         state = state._replace(ada=ada_update(state.ada, batch_size=defs.batch_size,

@@ -168,6 +168,7 @@ def write_manifest(out_dir, kind: str, title: str, sections: list[dict], *,
 
     Image paths are relative to ``out_dir``; absolute paths, and paths relative to the
     working directory that point inside ``out_dir`` (``out / "a.png"``), are rewritten so.
+    Non-finite numbers (NaN, e.g. a concept absent from every sample) become null.
 
     Args:
       out_dir: the command's output folder (the manifest's folder).
@@ -194,7 +195,7 @@ def write_manifest(out_dir, kind: str, title: str, sections: list[dict], *,
         data["description"] = description
     if facets:
         data["facets"] = list(facets)
-    data["sections"] = _relativize(json.loads(json.dumps(sections, default=_json_default)),
+    data["sections"] = _relativize(_finite(json.loads(json.dumps(sections, default=_json_default))),
                                    out_dir.resolve())
     validate_manifest(data, out_dir)
     path = out_dir / name
@@ -371,6 +372,18 @@ def _json_default(o):
     if hasattr(o, "tolist"):  # numpy scalars/arrays
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _finite(obj):
+    """NaN/inf numbers -> None (JSON null: a table cell shows it as missing; a facet or strip
+    value that becomes None fails validation with its field named)."""
+    if isinstance(obj, list):
+        return [_finite(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _relativize(obj, root: Path):
