@@ -45,12 +45,8 @@ def _arguments(p) -> None:
 
 def _run(args) -> int:
     if args.adapt_cmd == "train":
-        from jaxgan.training.config import load_config  # noqa: PLC0415
-        from jaxgan.training.loop import train  # noqa: PLC0415
-        cfg = load_config(args.config, args.overrides)
-        if "domain" not in cfg:
-            raise UsageError(f"config {args.config!r} has no 'domain' group (use domain_shapes)")
-        res = train(cfg, args.out, progress=not args.no_progress)
+        from jaxgan.commands.train import train_config_group  # noqa: PLC0415
+        res = train_config_group(args, "domain", "domain_shapes")
         print(f"done: {res['step']} iterations; adapted G and domain parameters in "
               f"{args.out}/network", file=sys.stderr)
         return 0

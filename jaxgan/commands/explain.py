@@ -78,12 +78,8 @@ def _task_of(clf, args) -> str:
 
 def _run(args) -> int:
     if args.explain_cmd == "train":
-        from jaxgan.training.config import load_config  # noqa: PLC0415
-        from jaxgan.training.loop import train  # noqa: PLC0415
-        cfg = load_config(args.config, args.overrides)
-        if "stylex" not in cfg:
-            raise UsageError(f"config {args.config!r} has no 'stylex' group (use stylex_shapes)")
-        res = train(cfg, args.out, progress=not args.no_progress)
+        from jaxgan.commands.train import train_config_group  # noqa: PLC0415
+        res = train_config_group(args, "stylex", "stylex_shapes")
         print(f"done: {res['step']} iterations; StylEx exported to {args.out}/network",
               file=sys.stderr)
         return 0
