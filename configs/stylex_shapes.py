@@ -10,8 +10,8 @@ to ``''`` to train from scratch.
 from configs import base
 
 CLASSIFIER = "tests/fixtures/trained/classifier_shapes_circle_and_sun"
-PRETRAINED_G = "tests/fixtures/trained/G_shapes32"
-PRETRAINED_D = "tests/fixtures/trained/D_shapes32"
+PRETRAINED_G = "tests/fixtures/trained/G_shapes32_60k"
+PRETRAINED_D = "tests/fixtures/trained/D_shapes32_60k"
 
 
 def get_config():

@@ -26,3 +26,15 @@ def load_fixture(name: str):
     state = {k: v for k, v in d.items() if k not in OUTPUT_KEYS}
     io = {k: v for k, v in d.items() if k in OUTPUT_KEYS and k != "meta"}
     return state, io, json.loads(str(d["meta"]))
+
+
+def pytest_configure(config):
+    """The default run (``-m 'not slow'``) is dominated by XLA compilation of tiny programs:
+    skip LLVM's optimisation passes there (HLO-level passes still run). Measured: ~30% less
+    compile time on 2 cores. The compiled code is slower, so runs that select the ``slow``
+    checks (real training and fitting) keep the default. Set before any test imports jax;
+    subprocesses inherit it, and tests that force a device count append to it."""
+    if "not slow" in (config.getoption("markexpr") or "") and \
+            "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                   + " --xla_backend_optimization_level=0").strip()

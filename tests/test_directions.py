@@ -350,3 +350,31 @@ def test_class_dependent_ganalyze_learns_one_direction_per_class(tiny):
     np.testing.assert_allclose(d.vectors[0], t.mean(axis=0), rtol=1e-6)
     with pytest.raises(ValueError, match="conditional"):
         fit_ganalyze(*tiny, bright, jax.random.key(1), steps=1, class_dependent=True)
+
+
+def test_builtin_area_assessors_read_the_exact_masks():
+    """``ground_area``/``sky_area``/``sun_area``/``object_size`` (the committed segmenter) vs the
+    exact concept masks the scene renderer returns; unknown names are an error."""
+    from pathlib import Path
+
+    from jaxgan.classify import load_model
+    from jaxgan.data import shapes
+    from jaxgan.directions.assessors import builtin_assessor
+    seg_dir = Path(__file__).parent / "fixtures" / "trained" / "segmenter_shapes"
+    if not seg_dir.is_dir():
+        pytest.skip("segmenter fixture missing")
+    seg = load_model(seg_dir)
+    scenes = shapes.render_factors(shapes.sample_factors(64, seed=7, start=5 * 10 ** 6), 32)
+    x = jnp.asarray(scenes["image"], jnp.float32) / 127.5 - 1               # [N, 32, 32, 3]
+    for name, concept in (("ground_area", "ground"), ("sky_area", "sky"), ("sun_area", "sun")):
+        got = np.asarray(builtin_assessor(name, segmenter=seg, scale=10.0)(x)) / 10.0
+        true = scenes[f"mask_{concept}"].mean(axis=(1, 2))
+        assert np.abs(got - true).mean() < 0.02, (name, np.abs(got - true).mean())
+        if true.std() > 0.01:
+            assert np.corrcoef(got, true)[0, 1] > 0.95, name
+    size = np.asarray(builtin_assessor("object_size", segmenter=seg)(x))
+    assert np.corrcoef(size, np.sqrt(scenes["mask_object"].mean(axis=(1, 2))))[0, 1] > 0.95
+    with pytest.raises(ValueError, match="unknown assessor 'horizon'.*ground_area"):
+        builtin_assessor("horizon", segmenter=seg)
+    with pytest.raises(ValueError, match="needs a segmenter"):
+        builtin_assessor("ground_area")

@@ -144,6 +144,15 @@ def test_param_counts_are_analytic(source):
     mask = P.trainable_mask(g["params"], dom, "offset", ("b8",))
     assert P.count_trained_params({"g": g["params"], "dom": dom}, mask) == sum(
         c for b, _, c in layers if b == "b8")
+    # Per-parameterisation layers (the preset's ToRGB-only offset): only the offset is limited.
+    from jaxgan.domain.setup import layer_option
+    opt = {"offset": "b4.torgb, b8.torgb"}
+    assert layer_option(opt, "offset") == ("b4.torgb", "b8.torgb")
+    assert layer_option(opt, "full") == () and layer_option("b8", "full") == ("b8",)
+    dom = P.init_domain_params(g["params"], "offset", layers=layer_option(opt, "offset"))
+    mask = P.trainable_mask(g["params"], dom, "offset", layer_option(opt, "offset"))
+    assert P.count_trained_params({"g": g["params"], "dom": dom}, mask) == sum(
+        c for b, l_, c in layers if l_ == "torgb" and b in ("b4", "b8"))
     with pytest.raises(ValueError, match="matches no style layer"):
         P.select_layers(g["params"], ("b64",))
     with pytest.raises(ValueError, match="domain.param"):

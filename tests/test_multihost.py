@@ -27,7 +27,7 @@ TRAIN = [sys.executable, "-m", "train", "--config", "tiny", "--no-progress"]
 def _env(devices: int = 1) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}")
     env["JAXGAN_HEARTBEAT_S"] = "10"
     for k in ("JAXGAN_COORDINATOR", "JAXGAN_NUM_PROCESSES", "JAXGAN_PROCESS_ID"):
         env.pop(k, None)

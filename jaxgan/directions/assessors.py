@@ -127,7 +127,8 @@ def builtin_assessor(name: str, *, segmenter=None, classifier=None, scale: float
     """Assessors by name for the CLI.
 
     Names: ``object_size`` (``scale * sqrt(object area)``), ``object_area``,
-    ``object_x``, ``object_y``, ``sun_area``, ``class_logit``, ``class_margin``,
+    ``object_x``, ``object_y``, ``sun_area``, ``ground_area`` (the planted horizon: a lower
+    horizon is more ground), ``sky_area``, ``class_logit``, ``class_margin``,
     ``class_prob`` (``classifier``'s ``class_idx``), ``brightness``.
 
     Args:
@@ -137,7 +138,9 @@ def builtin_assessor(name: str, *, segmenter=None, classifier=None, scale: float
            "object_area": lambda m, v: concept_area(m, v, "object", scale),
            "object_x": lambda m, v: concept_centre(m, v, "object", "x"),
            "object_y": lambda m, v: concept_centre(m, v, "object", "y"),
-           "sun_area": lambda m, v: concept_area(m, v, "sun", scale)}
+           "sun_area": lambda m, v: concept_area(m, v, "sun", scale),
+           "ground_area": lambda m, v: concept_area(m, v, "ground", scale),
+           "sky_area": lambda m, v: concept_area(m, v, "sky", scale)}
     if name in seg:
         if segmenter is None:
             raise ValueError(f"assessor {name!r} needs a segmenter")

@@ -13,7 +13,7 @@ A training config with a ``domain`` group (``configs/domain_shapes.py``) makes
   checkpointed, rebuilt from ``init_from``) for the consistency term.
 
 ``domain`` keys: ``param`` ('full' | 'offset' | 'affine_plus' | 'affine_light_plus'),
-``rank`` (AffineLight+), ``layers`` (style layers, '' = all), ``lr`` (G-side learning
+``rank`` (AffineLight+), ``layers`` (style layers, '' = all; or ``{param: layers}``), ``lr`` (G-side learning
 rate: a float or ``{param: lr}``; 0 = ``optim.g_lr``), ``init_from``,
 ``init_d_from``, ``seed``, ``consistency`` (:class:`~jaxgan.domain.losses.ConsistencyConfig`
 fields) and ``domain``/``eval_*`` (used by the report, not the trainer).
@@ -93,6 +93,16 @@ def _load_source(path: str, what: str, like):
     return v
 
 
+def layer_option(layers, param: str) -> tuple:
+    """``domain.layers`` for ``param``: a comma string / sequence of style-layer names for
+    every parameterisation, or a ``{param: layers}`` mapping (missing params: all layers)."""
+    if hasattr(layers, "items"):                       # dict or ConfigDict
+        layers = dict(layers.items()).get(param, "")
+    layers = layers or ()
+    return tuple(v.strip() for v in layers.split(",") if v.strip()) if isinstance(layers, str) \
+        else tuple(layers)
+
+
 def attach(cfg, defs, state):
     """Turn a plain ``(TrainDefs, TrainState)`` into a domain-adaptation run (see module doc).
 
@@ -104,8 +114,7 @@ def attach(cfg, defs, state):
     if defs.stylex is not None:
         raise ValueError("a config cannot have both a 'stylex' and a 'domain' group")
     param = P.check_param(o.get("param", "offset"))
-    layers = o.get("layers") or ()
-    layers = tuple(layers.split(",")) if isinstance(layers, str) else tuple(layers)
+    layers = layer_option(o.get("layers"), param)
     rank = int(o.get("rank", 1))
     cons = ConsistencyConfig(**{k: (tuple(v) if k == "layers" else v)
                                 for k, v in dict(o.get("consistency") or {}).items()}).check()
