@@ -279,3 +279,28 @@ def test_transplant_pretrained_into_conditioned_generator(tiny_g):
                                np.asarray(model.generate(Gp, gp, z)), atol=1e-5)
     with pytest.raises(ValueError, match="transplant"):
         transplant({"x": jnp.zeros((2, 3))}, {"x": jnp.zeros((2, 4))})
+
+
+def test_init_encoder_from_a_trained_encoder(tmp_path):
+    """``stylex.init_e_from``: the encoder starts as the saved one (equal outputs); a saved
+    encoder of other widths or a missing path is a clear error."""
+    from jaxgan.checkpoint import save_network
+    from jaxgan.nets.configs import EncoderConfig
+    from jaxgan.stylex.model import _init_encoder_from
+    cfg = EncoderConfig(img_resolution=16, img_channels=3, w_dim=8, num_ws=6, channel_base=256,
+                        channel_max=16)
+    E, fresh = model.init_encoder(cfg, jax.random.key(0))
+    _, saved = model.init_encoder(cfg, jax.random.key(1))
+    save_network(tmp_path / "E", E, saved)
+    loaded = _init_encoder_from(tmp_path / "E", fresh)
+    x = jax.random.uniform(jax.random.key(2), (2, 16, 16, 3), minval=-1, maxval=1)
+    np.testing.assert_array_equal(np.asarray(model.encode(E, loaded, x)),
+                                  np.asarray(model.encode(E, saved, x)))
+    assert not np.allclose(np.asarray(model.encode(E, fresh, x)),
+                           np.asarray(model.encode(E, saved, x)))
+    E2, other = model.init_encoder(cfg.replace(channel_max=8), jax.random.key(3))
+    save_network(tmp_path / "E2", E2, other)
+    with pytest.raises(ValueError, match="init_e_from.*does not fit"):
+        _init_encoder_from(tmp_path / "E2", fresh)
+    with pytest.raises(FileNotFoundError, match="init_e_from"):
+        _init_encoder_from(tmp_path / "missing", fresh)

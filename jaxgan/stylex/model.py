@@ -111,6 +111,8 @@ class StylexSetup(NamedTuple):
         if o.get("init_from"):
             state, e_vars = _init_from(o["init_from"], o.get("init_d_from", ""), defs, state,
                                        E, e_vars)
+        if o.get("init_e_from"):
+            e_vars = _init_encoder_from(o["init_e_from"], e_vars)
         from jaxgan.training.state import make_optimizer  # noqa: PLC0415
         e_tx = make_optimizer(float(o.get("e_lr", 0.0025)), tuple(o.get("betas", (0.0, 0.99))))
         lp = None
@@ -145,6 +147,23 @@ def prepare(cfg, data_info: dict) -> StylexSetup:
         raise ValueError(f"stylex.classifier {o['classifier']} takes {module.cfg.img_resolution}px "
                          f"x{module.cfg.img_channels} images, the data is {res}px x{ch}")
     return StylexSetup(module.cfg.num_classes, module, variables, o)
+
+
+def _init_encoder_from(path, e_vars):
+    """The whole encoder from an inversion encoder of the initial G (``jaxgan train-encoder``
+    with the same widths): the encoder path then starts from E ~ G^-1 instead of learning
+    inversion from the StylEx losses alone."""
+    from jaxgan.checkpoint import load_network  # noqa: PLC0415
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"stylex.init_e_from={path!r} does not exist (an encoder "
+                                "checkpoint written by `jaxgan train-encoder`)")
+    _, src = load_network(path)
+    shapes = lambda t: jax.tree.map(jnp.shape, t)  # noqa: E731
+    if shapes(src["params"]) != shapes(e_vars["params"]):
+        raise ValueError(f"stylex.init_e_from={path!r}: encoder does not fit the config "
+                         "(train it with --channel-base/--channel-max = stylex.e_channel_base/"
+                         "e_channel_max)")
+    return {**e_vars, "params": jax.tree.map(lambda x: jnp.array(x, copy=True), src["params"])}
 
 
 def _init_from(path, d_path, defs, state, E, e_vars):
