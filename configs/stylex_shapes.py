@@ -30,7 +30,7 @@ def get_config():
         mode="alternate",                 # encoder path every other step ('combined': every step)
         init_from=PRETRAINED_G,           # '' trains G from scratch
         init_d_from=PRETRAINED_D,         # D and the encoder backbone ('' : from scratch)
-        init_e_from='',                   # the whole encoder (`jaxgan train-encoder` for init_from's G)
+        init_e_from="",                   # the encoder (`jaxgan train-encoder` of that G)
         lpips="alexnet",                  # 'vgg16' | 'alexnet' | '' (no LPIPS term)
         e_lr=0.0025, betas=(0.0, 0.99), e_channel_base=2048, e_channel_max=64, seed=0,
         # Reproducibility-study weights: 10 x (L1 1, LPIPS 0.1, latent cycle 0.1); KL; adversarial.

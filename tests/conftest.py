@@ -28,6 +28,11 @@ def load_fixture(name: str):
     return state, io, json.loads(str(d["meta"]))
 
 
+def xla_flags_with_devices(n: int) -> str:
+    """``XLA_FLAGS`` for a subprocess with ``n`` fake CPU devices, keeping this run's flags."""
+    return (os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}").strip()
+
+
 def pytest_configure(config):
     """The default run (``-m 'not slow'``) is dominated by XLA compilation of tiny programs:
     skip LLVM's optimisation passes there (HLO-level passes still run). Measured: ~30% less

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from jaxgan.distributed import launch, process_env
+from conftest import xla_flags_with_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, "-m", "train", "--config", "tiny", "--no-progress"]
@@ -27,7 +28,7 @@ TRAIN = [sys.executable, "-m", "train", "--config", "tiny", "--no-progress"]
 def _env(devices: int = 1) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}")
+    env["XLA_FLAGS"] = xla_flags_with_devices(devices)
     env["JAXGAN_HEARTBEAT_S"] = "10"
     for k in ("JAXGAN_COORDINATOR", "JAXGAN_NUM_PROCESSES", "JAXGAN_PROCESS_ID"):
         env.pop(k, None)

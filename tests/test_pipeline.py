@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from jaxgan.data import builders, pipeline
+from conftest import xla_flags_with_devices
 
 REPO = Path(__file__).resolve().parents[1]
 N = 20
@@ -229,7 +230,7 @@ def test_global_batch_on_mesh_with_4_fake_devices():
             total = jax.jit(lambda x: x.astype(np.float32).sum())(g['image'])
             assert float(total) == float(batch['image'].astype(np.float32).sum())
         print('MESH_OK', str(make_data_mesh().axis_types))
-        """, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4")
+        """, XLA_FLAGS=xla_flags_with_devices(4))
     assert "MESH_OK" in out
 
 

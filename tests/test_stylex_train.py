@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from conftest import xla_flags_with_devices
 
 SCRIPT = Path(__file__).parent / "scripts" / "stylex_sharded_step.py"
 
 
 def test_sharded_stylex_step_equals_single_device():
-    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(8), JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True,
                          timeout=1500, cwd=Path(__file__).parent.parent)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -13,8 +13,8 @@ A training config with a ``domain`` group (``configs/domain_shapes.py``) makes
   checkpointed, rebuilt from ``init_from``) for the consistency term.
 
 ``domain`` keys: ``param`` ('full' | 'offset' | 'affine_plus' | 'affine_light_plus'),
-``rank`` (AffineLight+), ``layers`` (style layers, '' = all; or ``{param: layers}``), ``lr`` (G-side learning
-rate: a float or ``{param: lr}``; 0 = ``optim.g_lr``), ``init_from``,
+``rank`` (AffineLight+), ``layers`` (style layers, '' = all; or ``{param: layers}``),
+``lr`` (G-side learning rate: a float or ``{param: lr}``; 0 = ``optim.g_lr``), ``init_from``,
 ``init_d_from``, ``seed``, ``consistency`` (:class:`~jaxgan.domain.losses.ConsistencyConfig`
 fields) and ``domain``/``eval_*`` (used by the report, not the trainer).
 """
