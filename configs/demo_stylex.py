@@ -11,7 +11,8 @@ def get_config():
     c.data.update(task="circle_and_sun", cond=False)
     c.run.update(total_kimg=4.0, tick_kimg=0.5, snapshot_ticks=2, image_ticks=8, keep=2)
     c.stylex = dict(
-        classifier=CLASSIFIER, mode="alternate", init_from="", init_d_from="", init_e_from="",
+        classifier=CLASSIFIER, mode="alternate", d_on_rec=True, init_from="", init_d_from="",
+        init_e_from="",
         lpips="",
         e_lr=0.0025, betas=(0.0, 0.99), e_channel_base=1024, e_channel_max=32, seed=0,
         loss=dict(l1=1.0, lpips=0.0, cycle=0.1, scale=10.0, kl=1.0, adv=1.0),

@@ -304,3 +304,26 @@ def test_init_encoder_from_a_trained_encoder(tmp_path):
         _init_encoder_from(tmp_path / "E2", fresh)
     with pytest.raises(FileNotFoundError, match="init_e_from"):
         _init_encoder_from(tmp_path / "missing", fresh)
+
+
+def test_shapes_estimators_read_the_planted_factors():
+    """The independent factor estimators used by the StylEx must-shows, against the renderer's
+    exact factors on fresh scenes (the segmenter / shape classifier fixtures)."""
+    from pathlib import Path
+
+    from jaxgan.data import make_task_dataset, to_float
+    from jaxgan.stylex.metrics import shapes_estimators
+    fix = Path(__file__).parent / "fixtures" / "trained"
+    est, thr, _ = shapes_estimators(str(fix / "segmenter_shapes"),
+                                    str(fix / "classifier_shapes_shape"))
+    d = make_task_dataset("large_low_horizon", 200, 32, seed=3, start=5 * 10 ** 6)
+    x = jnp.asarray(to_float(d["image"]))
+    hor = np.asarray(est["horizon"](x))
+    area = np.asarray(est["object_area"](x))
+    sun = np.asarray(est["sun_area"](x))
+    assert np.mean(np.abs(hor - d["horizon"]) <= 1.5 / 32) >= 0.95      # a row and a half
+    np.testing.assert_allclose(np.median(area / d["object_area"]), 1.0, atol=0.1)
+    # Binarised with the task thresholds, they reproduce the label / sun presence.
+    label = (area > thr["object_area"]) & (hor < thr["horizon"])
+    assert np.mean(label == d["label"].astype(bool)) >= 0.9
+    assert np.mean((sun > thr["sun_area"]) == d["has_sun"]) >= 0.9

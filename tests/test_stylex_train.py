@@ -28,11 +28,14 @@ def test_sharded_stylex_step_equals_single_device():
     assert r["max_diff"] < 0.01, r
     assert r["e_max_diff"] < 0.01, r
     assert r["num_fsdp_e_leaves"] >= 2, r              # encoder weights sharded by the same rules
+    # D's step on the reconstructions: its loss is that of the model functions' G(E(x), C(x)).
+    assert abs(r["d_rec_loss"] - r["d_rec_ref"]) < 1e-4 * max(1.0, abs(r["d_rec_ref"])), r
 
 
 def test_schedule_alternate_and_combined():
     """``train_step`` runs the encoder path instead of Gmain on even steps ('alternate') or
-    after it every step ('combined'); plain runs never call it (recorded with stub phases)."""
+    after it every step ('combined'), and D's step on the reconstructions instead of Dmain on
+    even steps; plain runs never call them (recorded with stub phases)."""
     from types import SimpleNamespace
 
     from jaxgan.training.step import StepFns, train_step
@@ -44,7 +47,9 @@ def test_schedule_alternate_and_combined():
             return state, {}
         return f
 
-    fns = StepFns(stub("g_main"), None, stub("d_main"), None, stub("finish"), stub("e_main"))
+    fns = StepFns(stub("g_main"), None, stub("d_main"), None, stub("finish"), stub("e_main"),
+                  stub("d_main_rec"))
+    d_want = ["d_main_rec", "d_main", "d_main_rec"]
     for mode, want in (("alternate", [["e_main"], ["g_main"], ["e_main"]]),
                        ("combined", [["g_main", "e_main"]] * 3)):
         defs = SimpleNamespace(stylex=SimpleNamespace(mode=mode))
@@ -52,7 +57,12 @@ def test_schedule_alternate_and_combined():
             calls.clear()
             train_step(fns, defs, None, None, None, step)
             assert [c for c in calls if c in ("g_main", "e_main")] == want[step], (mode, step)
-    plain = fns._replace(e_main=None)
+            assert [c for c in calls if c.startswith("d_")] == [d_want[step]], (mode, step)
+    calls.clear()              # stylex.d_on_rec=False: D always sees G(z)
+    train_step(fns._replace(d_main_rec=None), SimpleNamespace(stylex=SimpleNamespace(
+        mode="alternate")), None, None, None, 0)
+    assert calls == ["e_main", "d_main", "finish"]
+    plain = fns._replace(e_main=None, d_main_rec=None)
     calls.clear()
     train_step(plain, SimpleNamespace(stylex=None), None, None, None, 0)
     assert calls == ["g_main", "d_main", "finish"]

@@ -15,7 +15,12 @@ has_texture        2        has_texture                                  1/2
 circle_and_sun     2        shape == circle and has_sun                  1/6
 object_size_large  2        object_size > 0.29 (area > 8.4% of image)    ~1/2
 object_left        2        object_x < 0.5                               1/2
+large_low_horizon  2        object_size > 0.29 and horizon < 0.575       ~1/4
 =================  =======  ===========================================  ==============
+
+``horizon`` is the y of the sky/ground line from the top, so a low horizon (small value)
+means much ground; ``large_low_horizon`` depends on two planted factors that a 32² generator
+draws well (object size, horizon height), unlike ``circle_and_sun``'s 2-px sun.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from jaxgan.data.shapes import ALL_SHAPES, DEFAULT_SHAPES, render_shapes
 
 #: Threshold of ``object_size_large`` (midpoint of the default ``size_range``).
 LARGE_SIZE = 0.29
+#: Threshold of ``large_low_horizon``'s horizon (midpoint of the default ``horizon_range``).
+LOW_HORIZON = 0.575
 _CIRCLE = ALL_SHAPES.index("circle")
 
 
@@ -92,6 +99,12 @@ _TASK_LIST = (
          ("small", "large")),
     Task("object_left", 2, lambda f: _binary(np.asarray(f["object_x"]) < 0.5), ("object_x",),
          "1 iff the object's centre is in the left half", ("right", "left")),
+    Task("large_low_horizon", 2,
+         lambda f: _binary((np.asarray(f["object_size"]) > LARGE_SIZE)
+                           & (np.asarray(f["horizon"]) < LOW_HORIZON)),
+         ("object_size", "horizon"),
+         f"1 iff object_size > {LARGE_SIZE} AND horizon < {LOW_HORIZON} "
+         "(ground over 42.5% of the height)", ("other", "large_low_horizon")),
 )
 
 #: Read-only registry ``name -> Task``.

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.data.tasks import LARGE_SIZE, LOW_HORIZON
 from jaxgan.stylex.attfind import apply_attributes
 
 
@@ -105,8 +106,10 @@ def frechet_proxy(feature_fn: Callable, real_images, changed_images, batch: int 
 
 def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
     """Planted-factor estimators for the built-in shapes data (independent of StylEx):
-    ``sun_area`` (segmenter sun mask, fraction of pixels), ``object_area`` and ``p_circle``
-    (shape classifier, P(circle)), plus the default thresholds that binarise them.
+    ``sun_area`` (segmenter sun mask, fraction of pixels), ``object_area`` (object mask),
+    ``horizon`` (the sky/ground line's height from the top, from the segmenter's per-row
+    majority) and ``p_circle`` (shape classifier, P(circle)), plus the thresholds that
+    binarise them (the task definitions' ``LARGE_SIZE ** 2`` and ``LOW_HORIZON``).
 
     Returns:
       ``(estimators {name: images -> [B]}, thresholds {name: float}, feature_fn)`` where
@@ -126,8 +129,18 @@ def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
         p = jax.nn.sigmoid(segmenter_logits(seg, seg_vars, x))          # [B, H, W, C]
         return jnp.mean(p[..., concepts.index(concept)] > 0.5, axis=(1, 2))
 
+    def horizon(x):
+        # A row is ground when more of its pixels are ground than sky or sun (the object is
+        # ignored, it never spans a row); the horizon is the sky rows' fraction, from the top.
+        m = jax.nn.sigmoid(segmenter_logits(seg, seg_vars, x)) > 0.5        # [B, H, W, C]
+        ground = jnp.sum(m[..., concepts.index("ground")], axis=2)         # [B, H]
+        sky = jnp.sum(m[..., concepts.index("sky")] | m[..., concepts.index("sun")], axis=2)
+        return 1.0 - jnp.mean(ground > sky, axis=1)
+
     est = {"sun_area": lambda x: seg_area(x, "sun"),
            "object_area": lambda x: seg_area(x, "object"),
+           "horizon": horizon,
            "p_circle": lambda x: classifier_probs(shp, shp_vars, x)[:, ci]}
-    thr = {"sun_area": 0.004, "object_area": 0.08, "p_circle": 0.5}
+    thr = {"sun_area": 0.004, "object_area": LARGE_SIZE ** 2, "horizon": LOW_HORIZON,
+           "p_circle": 0.5}
     return est, thr, (lambda x: classifier_penultimate(shp, shp_vars, x))

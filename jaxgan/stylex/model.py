@@ -40,6 +40,8 @@ class StylexDefs:
       e_tx: the encoder's optimiser.
       loss: encoder-path loss weights.
       mode: ``'alternate'`` (encoder path replaces Gmain every other step) or ``'combined'``.
+      d_on_rec: on even steps D's fakes are the reconstructions ``G(E(x), C(x))`` instead of
+        ``G(z)`` (the reproducibility study's alternating training).
     """
     classifier_fn: Callable
     E: Any
@@ -47,6 +49,7 @@ class StylexDefs:
     loss: StylexLossConfig = StylexLossConfig()
     mode: str = "alternate"
     classifier_path: str = ""
+    d_on_rec: bool = True
 
     def logits(self, frozen, x):
         """Frozen classifier logits ``[N, K]`` of images ``x``."""
@@ -121,7 +124,8 @@ class StylexSetup(NamedTuple):
             lp = load_lpips(o["lpips"])
         sx = StylexDefs(classifier_fn=classifier_fn_of(self.clf_module), E=E, e_tx=e_tx,
                         loss=StylexLossConfig(**dict(o.get("loss", {}))),
-                        mode=o.get("mode", "alternate"), classifier_path=str(o["classifier"]))
+                        mode=o.get("mode", "alternate"), classifier_path=str(o["classifier"]),
+                        d_on_rec=bool(o.get("d_on_rec", True)))
         frozen = {"clf": self.clf_vars}
         if lp is not None:
             frozen["lpips"] = lp

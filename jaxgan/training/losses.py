@@ -124,14 +124,21 @@ def g_pl_loss(g_params, g_vars, G, z, c, key, pl_mean, *, cfg: LossConfig, gain:
 
 
 def d_main_loss(d_params, d_vars, g_vars, G, D, real, c_real, z, c_gen, key, *, cfg: LossConfig,
-                augment: AugmentFn | None = None, p=0.0, style_cond=None):
+                augment: AugmentFn | None = None, p=0.0, style_cond=None, fake=None):
     """``softplus(D(G(z))) + softplus(-D(x))``; G runs in training mode, without gradients.
+
+    Args:
+      fake: optional ``[N, R, R, C]`` fakes to use instead of ``G(z)`` (StylEx: the encoder
+        path's reconstructions); G is then not run and ``g_vars`` comes back unchanged.
 
     Returns:
       ``(loss, (new_g_vars, real_logits [N], gen_logits [N]))``.
     """
     k_g, k_d1, k_d2 = jax.random.split(key, 3)
-    img, _, g_vars = run_G(G, g_vars, z, c_gen, k_g, cfg.style_mixing_prob, style_cond)
+    if fake is None:
+        img, _, g_vars = run_G(G, g_vars, z, c_gen, k_g, cfg.style_mixing_prob, style_cond)
+    else:
+        img = fake
     img = jax.lax.stop_gradient(img)
     d_vars = {**d_vars, "params": d_params}
     gen_logits = run_D(D, d_vars, img, c_gen, augment, p, k_d1)

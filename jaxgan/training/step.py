@@ -166,8 +166,12 @@ def g_reg(defs: TrainDefs, state: TrainState, batch, key):
     return state, {"loss/G/pl": loss, "pl/lengths": jnp.mean(lengths), "pl/mean": pl_mean}
 
 
-def d_main(defs: TrainDefs, state: TrainState, batch, key):
-    """Dmain (or Dboth without lazy regularisation)."""
+def d_main(defs: TrainDefs, state: TrainState, batch, key, rec: bool = False):
+    """Dmain (or Dboth without lazy regularisation).
+
+    With ``rec`` (StylEx, :func:`d_main_rec`) the fakes are the encoder path's reconstructions
+    ``G(E(x), C(x))`` of the batch instead of ``G(z)``.
+    """
     key = _key(key, state, "d_main")
     k_lat, k_loss, k_r1 = jax.random.split(key, 3)
     z, c = _latents(defs, batch, k_lat)
@@ -175,11 +179,16 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key):
     both = defs.d_reg_interval is None and defs.loss.r1_gamma != 0
 
     g_vars = {**state.g, "params": _g_params(defs, _g_tree(defs, state))}
+    fake = None
+    if rec:
+        from jaxgan.stylex.losses import reconstruct  # noqa: PLC0415 - StylEx only
+        fake = reconstruct(defs.stylex, defs.G, g_vars, defs.stylex.E, state.e, state.frozen,
+                           batch["image"])[2]
 
     def loss_fn(p):
         loss, (g_vars_new, real_logits, gen_logits) = losses.d_main_loss(
             p, state.d, g_vars, defs.G, defs.D, batch["image"], batch["c"], z, c, k_loss,
-            cfg=defs.loss, augment=defs.augment, p=state.ada.p, style_cond=sc)
+            cfg=defs.loss, augment=defs.augment, p=state.ada.p, style_cond=sc, fake=fake)
         if both:
             r1, _ = losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], k_r1,
                                      cfg=defs.loss, augment=defs.augment, p=state.ada.p)
@@ -196,6 +205,13 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key):
     state = state._replace(ada=ada_accumulate(state.ada, real_logits))
     return state, {"loss/D/main": loss, "scores/real": jnp.mean(real_logits),
                    "scores/fake": jnp.mean(gen_logits), "signs/real": jnp.mean(jnp.sign(real_logits))}
+
+
+def d_main_rec(defs: TrainDefs, state: TrainState, batch, key):
+    """StylEx Dmain on the encoder path's reconstructions (as the reproducibility study's
+    alternating training): without it the encoder path's adversarial term can be met by one
+    scene that D rates real, which D never learns to reject (the encoder path collapses)."""
+    return d_main(defs, state, batch, key, rec=True)
 
 
 def d_reg(defs: TrainDefs, state: TrainState, batch, key):
@@ -273,6 +289,7 @@ class StepFns(NamedTuple):
     d_reg: Callable | None
     finish: Callable
     e_main: Callable | None = None      # StylEx encoder path
+    d_main_rec: Callable | None = None  # StylEx: Dmain on the reconstructions (even steps)
 
 
 def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
@@ -289,7 +306,8 @@ def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
     use_dreg = defs.d_reg_interval is not None and defs.loss.r1_gamma != 0
     return StepFns(jit(g_main), jit(g_reg) if use_greg else None, jit(d_main),
                    jit(d_reg) if use_dreg else None, jit(finish),
-                   jit(e_main) if defs.stylex is not None else None)
+                   jit(e_main) if defs.stylex is not None else None,
+                   jit(d_main_rec) if defs.stylex is not None and defs.stylex.d_on_rec else None)
 
 
 def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, step: int):
@@ -311,7 +329,9 @@ def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, ste
     if fns.g_reg is not None and step % defs.g_reg_interval == 0:
         state, m = fns.g_reg(state, batch, key)
         metrics.update(m)
-    state, m = fns.d_main(state, batch, key)
+    # StylEx: on even steps D's fakes are the encoder path's reconstructions.
+    d_main_fn = fns.d_main_rec if fns.d_main_rec is not None and step % 2 == 0 else fns.d_main
+    state, m = d_main_fn(state, batch, key)
     metrics.update(m)
     if fns.d_reg is not None and step % defs.d_reg_interval == 0:
         state, m = fns.d_reg(state, batch, key)
