@@ -1,9 +1,9 @@
 """Run the StylEx encoder-path phase (``e_main``: G and E updated from reconstruction, cycle,
 classifier-KL and adversarial losses) and D's step on the reconstructions (``d_main_rec``) on
 one device and on an 8-device ('data'=4, 'fsdp'=2) CPU mesh from the same state and batch;
-check ``d_main_rec``'s loss against the model functions; print a JSON comparison. Run in a fresh process with
-XLA_FLAGS=--xla_force_host_platform_device_count=8. (The other phases are the plain
-trainer's, covered by tests/scripts/sharded_step.py.)"""
+check ``d_main_rec``'s loss against the model functions; print a JSON comparison. Run in a
+fresh process with XLA_FLAGS=--xla_force_host_platform_device_count=8. (The other phases are
+the plain trainer's, covered by tests/scripts/sharded_step.py.)"""
 import json
 import sys
 import tempfile
@@ -29,8 +29,8 @@ cfg = load_config("stylex_shapes", [
     "batch_size=8", "data.resolution=16", "G.z_dim=16", "G.w_dim=16", "G.channel_base=256",
     "G.channel_max=16", "D.channel_base=256", "D.channel_max=16", "D.mbstd_group_size=2",
     "ema_rampup=None", f"stylex.classifier={tmp}/clf", "stylex.init_from=",
-    "stylex.init_d_from=", "stylex.init_e_from=", "stylex.e_channel_base=256", "stylex.e_channel_max=16",
-    "stylex.lpips="] + sys.argv[1:])
+    "stylex.init_d_from=", "stylex.init_e_from=", "stylex.e_channel_base=256",
+    "stylex.e_channel_max=16", "stylex.lpips="] + sys.argv[1:])
 defs, state0 = build_run(cfg, dict(resolution=16, channels=3, num_classes=0))
 batch = {"image": np.asarray(jax.random.uniform(jax.random.key(1), (8, 16, 16, 3)) * 2 - 1),
          "c": np.zeros((8, 0), np.float32)}
