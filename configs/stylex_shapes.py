@@ -41,8 +41,10 @@ def get_config():
         init_d_from=PRETRAINED_D,         # D and the encoder backbone ('' : from scratch)
         init_e_from=PRETRAINED_E,         # the encoder (`jaxgan train-encoder` of that G)
         lpips="alexnet",                  # 'vgg16' | 'alexnet' | '' (no LPIPS term)
-        e_lr=0.0025, betas=(0.0, 0.99), e_channel_base=2048, e_channel_max=64, seed=0,
+        # A pretrained encoder is fine-tuned gently: at lr 0.0025 / beta1 0 (the G settings)
+        # and adversarial weight 1 its reconstructions degraded (PSNR 19.8 -> 16.6 dB in 16 kimg).
+        e_lr=0.0005, betas=(0.9, 0.99), e_channel_base=2048, e_channel_max=64, seed=0,
         # Reproducibility-study weights: 10 x (L1 1, LPIPS 0.1, latent cycle 0.1); KL; adversarial.
-        loss=dict(l1=1.0, lpips=0.1, cycle=0.1, scale=10.0, kl=1.0, adv=1.0),
+        loss=dict(l1=1.0, lpips=0.1, cycle=0.1, scale=10.0, kl=1.0, adv=0.1),
     )
     return c

@@ -240,7 +240,7 @@ def test_explain_cli_parses_and_reports_bad_checkpoint(tmp_path, capsys):
     p = build_parser()
     a = p.parse_args(["explain", "report", "--ckpt", "x", "--out", "y", "--k", "3",
                       "--prefilter", "32"])
-    assert (a.explain_cmd, a.k, a.prefilter, a.shift, a.measure) == ("report", 3, 32, 1.0, "prob")
+    assert (a.explain_cmd, a.k, a.prefilter, a.shift, a.measure) == ("report", 3, 32, 2.0, "prob")
     a = p.parse_args(["explain", "train", "--out", "o", "run.total_kimg=1"])
     assert a.config == "stylex_shapes" and a.overrides == ["run.total_kimg=1"]
     # A directory that is not a StylEx export: one clear line, exit code 2.

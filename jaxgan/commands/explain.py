@@ -41,8 +41,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                       ("report", "AttFind + explanation report (PNG sheets + JSON per class)")):
         a = sub.add_parser(name, help=hlp)
         _add_common(a)
-        a.add_argument("--shift", type=float, default=1.0, help="fraction of the way to the "
-                       "dataset min/max of a coordinate (1 = the extreme)")
+        a.add_argument("--shift", type=float, default=2.0, help="s + shift * (extreme - s): "
+                       "1 = the dataset min/max of the coordinate; 2 = the official notebook's "
+                       "shift_size")
         a.add_argument("--measure", default="prob", choices=("prob", "logit"))
         a.add_argument("--num-indices", type=int, default=8, help="attributes per class")
         a.add_argument("--max-image-effect", type=float, default=0.2)

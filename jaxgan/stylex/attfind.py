@@ -5,11 +5,12 @@ conditioned) generator, flattened in the order of :func:`style_layout`. For imag
 styles ``s [N, S]`` (S coordinates) and the dataset's per-coordinate ``min``/``max``:
 
 * **effect tensor** ``E [N, 2, S, K]``: for image n, direction d (0: toward min, 1: toward
-  max) and coordinate j, set ``s_j <- s_j + shift * (target_d,j - s_j)``, regenerate (const
-  noise), classify, and record ``C(changed) - C(base)`` in probabilities (``measure='prob'``,
-  the notebook's) or logits. Computed as flat ``(n, d, j)`` chunks: each chunk edits one
-  coordinate per row (``vmap`` of a one-row edit) and renders/classifies the whole chunk in
-  one jitted call (the chunk axis can be sharded over devices like a training batch).
+  max) and coordinate j, set ``s_j <- s_j + shift * (target_d,j - s_j)`` (default ``shift`` 2,
+  the notebook's ``shift_size``), regenerate (const noise), classify, and record
+  ``C(changed) - C(base)`` in probabilities (``measure='prob'``, the notebook's) or logits.
+  Computed as flat ``(n, d, j)`` chunks: each chunk edits one coordinate per row (``vmap``
+  of a one-row edit) and renders/classifies the whole chunk in one jitted call (the chunk
+  axis can be sharded over devices like a training batch).
 * **unstable images**: those whose regenerated class ``argmax C(G(s))`` differs from the
   class they were conditioned on are dropped.
 * **selection** (:func:`find_significant_styles`): for class k, among images currently of
@@ -229,7 +230,7 @@ def _attfind_effects_sharded(m, flat, smin, smax, shift, measure, chunk, coords,
     return out.reshape(n, 2, len(coords), base.shape[1])
 
 
-def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift: float = 1.0,
+def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift: float = 2.0,
                     measure: str = "prob", chunk: int = 512, coords: Sequence[int] | None = None,
                     base=None, sharding=None, progress: bool = True, effect_fn=None, mesh=None):
     """The effect tensor ``[N, 2, S', K]`` in flat chunks (module docstring).
@@ -238,7 +239,8 @@ def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift
       m: the bound generator/classifier.
       flat_styles: ``[N, S]`` styles of the images.
       smin, smax: per-coordinate dataset extremes (default: over ``flat_styles``).
-      shift: fraction of the way to the extreme (1 = the extreme itself).
+      shift: ``s + shift * (extreme - s)``: 1 = the extreme itself; 2 (default) = the
+        official notebook's ``shift_size``, twice as far.
       measure: 'prob' (the notebook's) or 'logit'.
       chunk: rows rendered per call (the last chunk is padded, so one compilation).
       coords: only these coordinates (``S' = len(coords)``); default all.
@@ -300,7 +302,7 @@ def make_loop_fn(m: AttFindModel, flat_styles, base, shift: float, measure: str)
 
 
 def attfind_effects_loop(m: AttFindModel, flat_styles, *, smin=None, smax=None,
-                         shift: float = 1.0, measure: str = "prob",
+                         shift: float = 2.0, measure: str = "prob",
                          coords: Sequence[int] | None = None, base=None, progress: bool = False,
                          loop_fn=None):
     """Reference/baseline: a Python loop over coordinates and directions, one jitted call
@@ -325,7 +327,7 @@ def attfind_effects_loop(m: AttFindModel, flat_styles, *, smin=None, smax=None,
     return out
 
 
-def linear_screen(m: AttFindModel, flat_styles, smin, smax, shift: float = 1.0,
+def linear_screen(m: AttFindModel, flat_styles, smin, smax, shift: float = 2.0,
                   measure: str = "prob", num: int = 64, batch: int = 64):
     """Optional first-order pre-screen: rank coordinates by the linearised effect
     ``J[n, k, j] * shift * (target_d,j - s_n,j)`` (one Jacobian per image instead of ``2 S``

@@ -62,7 +62,7 @@ def attfind_model(sx: Stylex, layout) -> af.AttFindModel:
     return af.make_attfind_model(sx.G, sx.g, sx.logits, layout)
 
 
-def run_attfind(sx: Stylex, enc: dict, *, shift: float = 1.0, measure: str = "prob",
+def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "prob",
                 num_indices: int = 8, max_image_effect: float = 0.2, chunk: int = 512,
                 disc_threshold: float | None = None, progress: bool = True, sharding=None,
                 prefilter: int | None = None, mesh=None):
