@@ -1,5 +1,5 @@
-"""StylEx on the built-in shapes scenes, task ``large_low_horizon`` (label = large object AND
-low horizon: two planted factors that the 32² base generator draws well), 32², CPU. A
+"""StylEx on the built-in shapes scenes, task ``large_high_horizon`` (label = large object AND
+high horizon: two planted factors that the 32² base generator draws well), 32², CPU. A
 configuration of the StyleGAN2 trainer: the ``stylex`` group adds the classifier-conditioned
 generator, the encoder path and the frozen classifier.
 
@@ -9,14 +9,15 @@ the encoder backbone) from a plain run's export, which saves most of the CPU tim
 to ``''`` to train from scratch. ``stylex.init_e_from`` starts the encoder from an inversion
 encoder of that G.
 
-``circle_and_sun`` (circle AND sun) is the harder two-factor task: override
-``data.task=circle_and_sun`` and ``stylex.classifier=`` its classifier
-(``tests/fixtures/trained/classifier_shapes_circle_and_sun``). Its 2-px suns are drawn by too
-few of the base G's samples for the encoder path to learn them at CPU budgets (README).
+``large_low_horizon`` (the same factors, low horizon) and ``circle_and_sun`` (circle AND
+sun) are the other two-factor tasks: override ``data.task`` and ``stylex.classifier``
+(``tests/fixtures/trained/classifier_shapes_<task>``). ``circle_and_sun``'s 2-px suns are
+drawn by too few of the base G's samples for the encoder path to learn them at CPU budgets
+(README).
 """
 from configs import base
 
-CLASSIFIER = "tests/fixtures/trained/classifier_shapes_large_low_horizon"
+CLASSIFIER = "tests/fixtures/trained/classifier_shapes_large_high_horizon"
 PRETRAINED_G = "tests/fixtures/trained/G_shapes32_60k"
 PRETRAINED_D = "tests/fixtures/trained/D_shapes32_60k"
 PRETRAINED_E = "tests/fixtures/trained/encoder_shapes32_60k"
@@ -25,7 +26,7 @@ PRETRAINED_E = "tests/fixtures/trained/encoder_shapes32_60k"
 def get_config():
     c = base.get_config()
     c.batch_size = 16
-    c.data.update(source="shapes", resolution=32, num_images=20000, task="large_low_horizon",
+    c.data.update(source="shapes", resolution=32, num_images=20000, task="large_high_horizon",
                   cond=False)
     c.G.update(z_dim=64, w_dim=64, mapping_layers=2, channel_base=2048, channel_max=64)
     c.D.update(channel_base=2048, channel_max=64, mbstd_group_size=4)

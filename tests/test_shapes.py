@@ -158,6 +158,7 @@ def test_task_labels_match_factors(name):
         "object_size_large": lambda f: f["object_size"] > 0.29,
         "object_left": lambda f: f["object_x"] < 0.5,
         "large_low_horizon": lambda f: (f["object_size"] > 0.29) & (f["horizon"] < 0.575),
+        "large_high_horizon": lambda f: (f["object_size"] > 0.29) & (f["horizon"] > 0.575),
     }
     t = TASKS[name]
     d = make_task_dataset(name, 40, 16, seed=1)

@@ -16,11 +16,13 @@ circle_and_sun     2        shape == circle and has_sun                  1/6
 object_size_large  2        object_size > 0.29 (area > 8.4% of image)    ~1/2
 object_left        2        object_x < 0.5                               1/2
 large_low_horizon  2        object_size > 0.29 and horizon < 0.575       ~1/4
+large_high_horizon 2        object_size > 0.29 and horizon > 0.575       ~1/4
 =================  =======  ===========================================  ==============
 
 ``horizon`` is the y of the sky/ground line from the top, so a low horizon (small value)
-means much ground; ``large_low_horizon`` depends on two planted factors that a 32² generator
-draws well (object size, horizon height), unlike ``circle_and_sun``'s 2-px sun.
+means much ground; ``large_low_horizon`` / ``large_high_horizon`` depend on two planted
+factors that a 32² generator draws well (object size, horizon height), unlike
+``circle_and_sun``'s 2-px sun.
 """
 from __future__ import annotations
 
@@ -105,6 +107,12 @@ _TASK_LIST = (
          ("object_size", "horizon"),
          f"1 iff object_size > {LARGE_SIZE} AND horizon < {LOW_HORIZON} "
          "(ground over 42.5% of the height)", ("other", "large_low_horizon")),
+    Task("large_high_horizon", 2,
+         lambda f: _binary((np.asarray(f["object_size"]) > LARGE_SIZE)
+                           & (np.asarray(f["horizon"]) > LOW_HORIZON)),
+         ("object_size", "horizon"),
+         f"1 iff object_size > {LARGE_SIZE} AND horizon > {LOW_HORIZON} "
+         "(ground under 42.5% of the height)", ("other", "large_high_horizon")),
 )
 
 #: Read-only registry ``name -> Task``.
