@@ -138,7 +138,7 @@ def d_main_loss(d_params, d_vars, g_vars, G, D, real, c_real, z, c_gen, key, *, 
     if fake is None:
         img, _, g_vars = run_G(G, g_vars, z, c_gen, k_g, cfg.style_mixing_prob, style_cond)
     else:
-        img = fake
+        img, c_gen = fake, c_real          # reconstructions of the reals carry their labels
     img = jax.lax.stop_gradient(img)
     d_vars = {**d_vars, "params": d_params}
     gen_logits = run_D(D, d_vars, img, c_gen, augment, p, k_d1)
