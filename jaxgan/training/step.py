@@ -174,16 +174,17 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key, rec: bool = False):
     """
     key = _key(key, state, "d_main")
     k_lat, k_loss, k_r1 = jax.random.split(key, 3)
-    z, c = _latents(defs, batch, k_lat)
-    sc = _style_cond(defs, state, batch, k_lat)
     both = defs.d_reg_interval is None and defs.loss.r1_gamma != 0
 
     g_vars = {**state.g, "params": _g_params(defs, _g_tree(defs, state))}
-    fake = None
-    if rec:
+    z = c = sc = fake = None
+    if rec:                            # no latents or style condition: G(z) is not drawn
         from jaxgan.stylex.losses import reconstruct  # noqa: PLC0415 - StylEx only
         fake = reconstruct(defs.stylex, defs.G, g_vars, defs.stylex.E, state.e, state.frozen,
                            batch["image"])[2]
+    else:
+        z, c = _latents(defs, batch, k_lat)
+        sc = _style_cond(defs, state, batch, k_lat)
 
     def loss_fn(p):
         loss, (g_vars_new, real_logits, gen_logits) = losses.d_main_loss(
