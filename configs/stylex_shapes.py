@@ -9,8 +9,9 @@ the encoder backbone) from a plain run's export, which saves most of the CPU tim
 to ``''`` to train from scratch. ``stylex.init_e_from`` starts the encoder from an inversion
 encoder of that G.
 
-``large_low_horizon`` (the same factors, low horizon) and ``circle_and_sun`` (circle AND
-sun) are the other two-factor tasks: override ``data.task`` and ``stylex.classifier``
+``large_low_horizon`` (the same factors, low horizon), ``red_high_horizon`` (red object AND
+high horizon; preset ``stylex_shapes_red``) and ``circle_and_sun`` (circle AND sun) are the
+other two-factor tasks: override ``data.task`` and ``stylex.classifier``
 (``tests/fixtures/trained/classifier_shapes_<task>``). ``circle_and_sun``'s 2-px suns are
 drawn by too few of the base G's samples for the encoder path to learn them at CPU budgets
 (README).

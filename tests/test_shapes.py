@@ -1,6 +1,7 @@
 """Synthetic shapes scenes: determinism, masks vs pixels and geometry, tasks, errors."""
 from __future__ import annotations
 
+import colorsys
 import math
 
 import numpy as np
@@ -159,6 +160,10 @@ def test_task_labels_match_factors(name):
         "object_left": lambda f: f["object_x"] < 0.5,
         "large_low_horizon": lambda f: (f["object_size"] > 0.29) & (f["horizon"] < 0.575),
         "large_high_horizon": lambda f: (f["object_size"] > 0.29) & (f["horizon"] > 0.575),
+        # hue from the standard library's HSV conversion, within a quarter turn of red
+        "red_high_horizon": lambda f: np.array(
+            [min(h, 1 - h) < 0.25 for h in (colorsys.rgb_to_hsv(*c)[0] for c in f["object_color"])])
+        & (f["horizon"] > 0.575),
     }
     t = TASKS[name]
     d = make_task_dataset(name, 40, 16, seed=1)

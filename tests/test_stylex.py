@@ -327,3 +327,10 @@ def test_shapes_estimators_read_the_planted_factors():
     label = (area > thr["object_area"]) & (hor < thr["horizon"])
     assert np.mean(label == d["label"].astype(bool)) >= 0.9
     assert np.mean((sun > thr["sun_area"]) == d["has_sun"]) >= 0.9
+    # Object hue: against the renderer's object colour (an independent numpy hue), close on
+    # most scenes and on the right side of the red_high_horizon threshold.
+    from jaxgan.data.tasks import object_redness
+    red = np.asarray(est["object_redness"](x))
+    truth = object_redness(d["object_color"])
+    assert np.mean(np.abs(red - truth) <= 0.03) >= 0.9, np.abs(red - truth)
+    assert np.mean((red > thr["object_redness"]) == (truth > thr["object_redness"])) >= 0.95

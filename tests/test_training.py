@@ -138,6 +138,31 @@ def test_config_overrides_and_errors():
         load_config("tiny").new_key = 1          # locked
 
 
+def test_every_preset_loads_and_its_fixtures_exist():
+    """Each ``configs/*.py`` preset loads; every path it names under tests/fixtures exists, and
+    a StylEx preset's classifier was trained for the preset's task."""
+    from pathlib import Path
+    root = Path(__file__).parents[1]
+    names = sorted(p.stem for p in (root / "configs").glob("*.py")
+                   if p.stem not in ("__init__", "classifier"))     # classifier: not a GAN preset
+    assert {"tiny", "shapes32", "stylex_shapes", "stylex_shapes_red"} <= set(names)
+
+    def strings(d):
+        for v in d.values():
+            if isinstance(v, dict):
+                yield from strings(v)
+            elif isinstance(v, str):
+                yield v
+    for name in names:
+        cfg = load_config(name)
+        for v in strings(cfg.to_dict()):
+            if v.startswith("tests/fixtures/"):
+                assert (root / v).exists(), (name, v)
+        if "stylex" in cfg and cfg.stylex.classifier:
+            opts = json.loads((root / cfg.stylex.classifier / "metrics.json").read_text())
+            assert opts["options"]["task"].split(":")[-1] == cfg.data.task, name
+
+
 def _losses(history):
     return [(h["step"], h.get("loss/G/main"), h.get("loss/D/main")) for h in history]
 

@@ -17,12 +17,16 @@ object_size_large  2        object_size > 0.29 (area > 8.4% of image)    ~1/2
 object_left        2        object_x < 0.5                               1/2
 large_low_horizon  2        object_size > 0.29 and horizon < 0.575       ~1/4
 large_high_horizon 2        object_size > 0.29 and horizon > 0.575       ~1/4
+red_high_horizon   2        object hue within 1/4 turn of red and        ~1/4
+                            horizon > 0.575
 =================  =======  ===========================================  ==============
 
 ``horizon`` is the y of the sky/ground line from the top, so a low horizon (small value)
 means much ground; ``large_low_horizon`` / ``large_high_horizon`` depend on two planted
 factors that a 32² generator draws well (object size, horizon height), unlike
-``circle_and_sun``'s 2-px sun.
+``circle_and_sun``'s 2-px sun. ``red_high_horizon`` pairs the horizon with the object's hue
+(:func:`object_redness`: red, orange, yellow, pink and magenta objects are "red"), a factor a
+generator's colour channels carry.
 """
 from __future__ import annotations
 
@@ -38,7 +42,27 @@ from jaxgan.data.shapes import ALL_SHAPES, DEFAULT_SHAPES, render_shapes
 LARGE_SIZE = 0.29
 #: Threshold of ``large_low_horizon``'s horizon (midpoint of the default ``horizon_range``).
 LOW_HORIZON = 0.575
+#: ``red_high_horizon``: an object is red when its hue is within this fraction of a turn of
+#: red (hue 0), i.e. :func:`object_redness` > 0.25.
+RED_HUE = 0.25
 _CIRCLE = ALL_SHAPES.index("circle")
+
+
+def rgb_hue(rgb):
+    """HSV hue in [0, 1) of colours ``[..., 3]`` in [0, 1] (0 for greys)."""
+    rgb = np.asarray(rgb, np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    mx, mn = rgb.max(-1), rgb.min(-1)
+    c = np.where(mx > mn, mx - mn, 1.0)
+    h = np.where(mx == r, (g - b) / c, np.where(mx == g, 2.0 + (b - r) / c, 4.0 + (r - g) / c))
+    return np.where(mx > mn, (h / 6.0) % 1.0, 0.0)
+
+
+def object_redness(rgb):
+    """``0.5 -`` the circular hue distance to red: 0.5 for pure red, 0 for cyan; ``[...]``
+    from colours ``[..., 3]`` in [0, 1]. ``> RED_HUE`` is ``red_high_horizon``'s colour."""
+    h = rgb_hue(rgb)
+    return 0.5 - np.minimum(h, 1.0 - h)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +137,12 @@ _TASK_LIST = (
          ("object_size", "horizon"),
          f"1 iff object_size > {LARGE_SIZE} AND horizon > {LOW_HORIZON} "
          "(ground under 42.5% of the height)", ("other", "large_high_horizon")),
+    Task("red_high_horizon", 2,
+         lambda f: _binary((object_redness(f["object_color"]) > RED_HUE)
+                           & (np.asarray(f["horizon"]) > LOW_HORIZON)),
+         ("object_color", "horizon"),
+         f"1 iff the object's hue is within {RED_HUE} turn of red AND horizon > {LOW_HORIZON}",
+         ("other", "red_high_horizon")),
 )
 
 #: Read-only registry ``name -> Task``.

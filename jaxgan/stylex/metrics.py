@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.data.tasks import LARGE_SIZE, LOW_HORIZON
+from jaxgan.data.tasks import LARGE_SIZE, LOW_HORIZON, RED_HUE
 from jaxgan.stylex.attfind import apply_attributes
 
 
@@ -108,8 +108,10 @@ def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
     """Planted-factor estimators for the built-in shapes data (independent of StylEx):
     ``sun_area`` (segmenter sun mask, fraction of pixels), ``object_area`` (object mask),
     ``horizon`` (the sky/ground line's height from the top, from the segmenter's per-row
-    majority) and ``p_circle`` (shape classifier, P(circle)), plus the thresholds that
-    binarise them (the task definitions' ``LARGE_SIZE ** 2`` and ``LOW_HORIZON``).
+    majority), ``object_redness`` (hue of the object's mean colour over the segmenter's object
+    mask, as :func:`jaxgan.data.tasks.object_redness`; 0 without an object) and ``p_circle``
+    (shape classifier, P(circle)), plus the thresholds that binarise them (the task
+    definitions' ``LARGE_SIZE ** 2``, ``LOW_HORIZON`` and ``RED_HUE``).
 
     Returns:
       ``(estimators {name: images -> [B]}, thresholds {name: float}, feature_fn)`` where
@@ -137,10 +139,23 @@ def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
         sky = jnp.sum(m[..., concepts.index("sky")] | m[..., concepts.index("sun")], axis=2)
         return 1.0 - jnp.mean(ground > sky, axis=1)
 
+    def redness(x):
+        m = jax.nn.sigmoid(segmenter_logits(seg, seg_vars, x))[..., concepts.index("object")]
+        m = (m > 0.5).astype(x.dtype)[..., None]                            # [B, H, W, 1]
+        rgb = jnp.sum((x + 1.0) / 2.0 * m, axis=(1, 2)) / jnp.maximum(jnp.sum(m, (1, 2)), 1.0)
+        r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]                            # [B] each
+        mx, mn = jnp.max(rgb, -1), jnp.min(rgb, -1)
+        c = jnp.where(mx > mn, mx - mn, 1.0)
+        h = jnp.where(mx == r, (g - b) / c, jnp.where(mx == g, 2.0 + (b - r) / c, 4.0 + (r - g) / c))
+        h = jnp.mod(h / 6.0, 1.0)
+        red = 0.5 - jnp.minimum(h, 1.0 - h)
+        return jnp.where((mx > mn) & (jnp.sum(m, (1, 2, 3)) > 0), red, 0.0)
+
     est = {"sun_area": lambda x: seg_area(x, "sun"),
            "object_area": lambda x: seg_area(x, "object"),
            "horizon": horizon,
+           "object_redness": redness,
            "p_circle": lambda x: classifier_probs(shp, shp_vars, x)[:, ci]}
     thr = {"sun_area": 0.004, "object_area": LARGE_SIZE ** 2, "horizon": LOW_HORIZON,
-           "p_circle": 0.5}
+           "object_redness": RED_HUE, "p_circle": 0.5}
     return est, thr, (lambda x: classifier_penultimate(shp, shp_vars, x))
