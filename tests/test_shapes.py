@@ -175,6 +175,21 @@ def test_task_labels_match_factors(name):
         assert set(np.unique(d["label"])) == set(range(5))
 
 
+def test_object_redness_against_colorsys():
+    """Hue distance to red from the standard library's HSV; the jax path equals numpy's."""
+    import jax.numpy as jnp
+
+    from jaxgan.data.tasks import object_redness
+    c = np.random.default_rng(0).random((500, 3))
+    c[:3] = [[0.5, 0.5, 0.5], [1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]      # grey, red, cyan
+    hue = np.array([colorsys.rgb_to_hsv(*x)[0] for x in c])
+    want = np.where(c.max(1) > c.min(1), 0.5 - np.minimum(hue, 1 - hue), 0.0)
+    np.testing.assert_allclose(object_redness(c), want, atol=1e-12)
+    np.testing.assert_allclose(object_redness(c)[:3], [0.0, 0.5, 0.0])
+    np.testing.assert_allclose(np.asarray(object_redness(jnp.asarray(c, jnp.float32), jnp)),
+                               want, atol=1e-6)
+
+
 def test_shape_task_rejects_extra_shapes():
     with pytest.raises(ValueError, match="shape5"):
         make_task_dataset("shape", 4, 16, shapes=("star",))

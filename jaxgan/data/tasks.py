@@ -48,21 +48,31 @@ RED_HUE = 0.25
 _CIRCLE = ALL_SHAPES.index("circle")
 
 
-def rgb_hue(rgb):
-    """HSV hue in [0, 1) of colours ``[..., 3]`` in [0, 1] (0 for greys)."""
-    rgb = np.asarray(rgb, np.float64)
+def rgb_hue(rgb, xp=np):
+    """HSV hue in [0, 1) of colours ``[..., 3]`` in [0, 1] (0 for greys).
+
+    Args:
+      rgb: colours ``[..., 3]``.
+      xp: the array module, ``numpy`` (float64) or ``jax.numpy`` (traceable).
+
+    Returns:
+      ``[...]`` hues.
+    """
+    rgb = np.asarray(rgb, np.float64) if xp is np else xp.asarray(rgb)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     mx, mn = rgb.max(-1), rgb.min(-1)
-    c = np.where(mx > mn, mx - mn, 1.0)
-    h = np.where(mx == r, (g - b) / c, np.where(mx == g, 2.0 + (b - r) / c, 4.0 + (r - g) / c))
-    return np.where(mx > mn, (h / 6.0) % 1.0, 0.0)
+    c = xp.where(mx > mn, mx - mn, 1.0)
+    h = xp.where(mx == r, (g - b) / c, xp.where(mx == g, 2.0 + (b - r) / c, 4.0 + (r - g) / c))
+    return xp.where(mx > mn, (h / 6.0) % 1.0, 0.0)
 
 
-def object_redness(rgb):
-    """``0.5 -`` the circular hue distance to red: 0.5 for pure red, 0 for cyan; ``[...]``
-    from colours ``[..., 3]`` in [0, 1]. ``> RED_HUE`` is ``red_high_horizon``'s colour."""
-    h = rgb_hue(rgb)
-    return 0.5 - np.minimum(h, 1.0 - h)
+def object_redness(rgb, xp=np):
+    """``0.5 -`` the circular hue distance to red: 0.5 for pure red, 0 for cyan and for greys
+    (no hue); ``[...]`` from colours ``[..., 3]`` in [0, 1] (``xp`` as :func:`rgb_hue`).
+    ``> RED_HUE`` is ``red_high_horizon``'s colour."""
+    h = rgb_hue(rgb, xp)
+    grey = xp.asarray(rgb).max(-1) <= xp.asarray(rgb).min(-1)
+    return xp.where(grey, 0.0, 0.5 - xp.minimum(h, 1.0 - h))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.data.tasks import LARGE_SIZE, LOW_HORIZON, RED_HUE
+from jaxgan.data.tasks import LARGE_SIZE, LOW_HORIZON, RED_HUE, object_redness
 from jaxgan.stylex.attfind import apply_attributes
 
 
@@ -142,14 +142,9 @@ def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
     def redness(x):
         m = jax.nn.sigmoid(segmenter_logits(seg, seg_vars, x))[..., concepts.index("object")]
         m = (m > 0.5).astype(x.dtype)[..., None]                            # [B, H, W, 1]
-        rgb = jnp.sum((x + 1.0) / 2.0 * m, axis=(1, 2)) / jnp.maximum(jnp.sum(m, (1, 2)), 1.0)
-        r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]                            # [B] each
-        mx, mn = jnp.max(rgb, -1), jnp.min(rgb, -1)
-        c = jnp.where(mx > mn, mx - mn, 1.0)
-        h = jnp.where(mx == r, (g - b) / c, jnp.where(mx == g, 2.0 + (b - r) / c, 4.0 + (r - g) / c))
-        h = jnp.mod(h / 6.0, 1.0)
-        red = 0.5 - jnp.minimum(h, 1.0 - h)
-        return jnp.where((mx > mn) & (jnp.sum(m, (1, 2, 3)) > 0), red, 0.0)
+        n = jnp.sum(m, axis=(1, 2))                                          # [B, 1]
+        rgb = jnp.sum((x + 1.0) / 2.0 * m, axis=(1, 2)) / jnp.maximum(n, 1.0)  # [B, 3]
+        return jnp.where(n[:, 0] > 0, object_redness(rgb, jnp), 0.0)
 
     est = {"sun_area": lambda x: seg_area(x, "sun"),
            "object_area": lambda x: seg_area(x, "object"),
