@@ -70,9 +70,9 @@ def object_redness(rgb, xp=np):
     """``0.5 -`` the circular hue distance to red: 0.5 for pure red, 0 for cyan and for greys
     (no hue); ``[...]`` from colours ``[..., 3]`` in [0, 1] (``xp`` as :func:`rgb_hue`).
     ``> RED_HUE`` is ``red_high_horizon``'s colour."""
+    rgb = xp.asarray(rgb)
     h = rgb_hue(rgb, xp)
-    grey = xp.asarray(rgb).max(-1) <= xp.asarray(rgb).min(-1)
-    return xp.where(grey, 0.0, 0.5 - xp.minimum(h, 1.0 - h))
+    return xp.where(rgb.max(-1) > rgb.min(-1), 0.5 - xp.minimum(h, 1.0 - h), 0.0)
 
 
 @dataclasses.dataclass(frozen=True)

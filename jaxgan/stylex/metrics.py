@@ -72,18 +72,27 @@ def attribute_factor_changes(render: Callable, estimators: Mapping[str, Callable
       per attribute ``{'direction', 'coordinate', 'mean_delta': {factor: float},
       'flip_frac': {factor: fraction of images whose binarised factor changed}}``.
     """
-    fns = {k: jax.jit(lambda s, f=f: f(render(s))) for k, f in estimators.items()}
-    before = {k: _batched(f, flat_styles, batch) for k, f in fns.items()}
+    names = list(estimators)
+
+    @jax.jit
+    def factors(s):                     # one render per batch, every estimator on it
+        img = render(s)
+        return jnp.stack([estimators[k](img) for k in names])             # [F, B]
+
+    def run(flat):
+        return np.concatenate([np.asarray(factors(jnp.asarray(flat[i:i + batch])))
+                               for i in range(0, len(flat), batch)], axis=1)
+
+    before = run(flat_styles)                                              # [F, N]
     out = []
     for a in attrs:
         d, j = int(a[0]), int(a[1])
-        changed = np.asarray(apply_attributes(flat_styles, [(d, j)], smin, smax, shift))
+        after = run(np.asarray(apply_attributes(flat_styles, [(d, j)], smin, smax, shift)))
         rec = {"direction": d, "coordinate": j, "mean_delta": {}, "flip_frac": {}}
-        for k, f in fns.items():
-            after = _batched(f, changed, batch)
+        for i, k in enumerate(names):
             t = thresholds[k]
-            rec["mean_delta"][k] = float(np.mean(after - before[k]))
-            rec["flip_frac"][k] = float(np.mean((after > t) != (before[k] > t)))
+            rec["mean_delta"][k] = float(np.mean(after[i] - before[i]))
+            rec["flip_frac"][k] = float(np.mean((after[i] > t) != (before[i] > t)))
         out.append(rec)
     return out
 
