@@ -32,13 +32,17 @@ def main():
     ap.add_argument("--iters", type=int, default=16, help="timed iterations (multiple of 16)")
     ap.add_argument("--augment", default="noaug", choices=["noaug", "ada"])
     ap.add_argument("--bf16", action="store_true", help="num_fp16_res=4 with conv_clamp=256")
+    ap.add_argument("--precision", default="float32",
+                    help="run.matmul_precision of the float32 layers: float32 (the official "
+                         "allow_tf32=False) or tensorfloat32 (GPU only)")
     args = ap.parse_args()
     fp16 = 4 if args.bf16 else 0
     cfg = load_config("base", [
         f"batch_size={args.batch}", "G.mapping_layers=8", f"G.channel_base={args.channel_base}",
         f"G.channel_max={args.channel_max}", f"D.channel_base={args.channel_base}",
         f"D.channel_max={args.channel_max}", f"augment.mode={args.augment}",
-        f"G.num_fp16_res={fp16}", f"D.num_fp16_res={fp16}", "run.allow_low_precision_on_cpu=True"]
+        f"G.num_fp16_res={fp16}", f"D.num_fp16_res={fp16}", "run.allow_low_precision_on_cpu=True",
+        f"run.matmul_precision={args.precision}"]
         + (["G.conv_clamp=256.0", "D.conv_clamp=256.0"] if fp16 else []))
     defs, state = build_run(cfg, dict(resolution=args.res, channels=3, num_classes=0))
     fns = make_step_fns(defs)
@@ -63,7 +67,7 @@ def main():
     ref = OFFICIAL.get(args.res)
     print(f"backend={jax.default_backend()} devices={jax.device_count()} R={args.res} batch={args.batch} "
           f"channel_base={args.channel_base} channel_max={args.channel_max} bf16={args.bf16} "
-          f"augment={args.augment}")
+          f"augment={args.augment} matmul_precision={args.precision}")
     print(f"compile (first iteration, all phases): {compile_s:.1f} s")
     print(f"training: {ips:.2f} img/s over {args.iters} iterations (lazy regularisation amortised)")
     print(f"peak host memory (RSS): {peak:.0f} MiB")

@@ -215,3 +215,32 @@ def test_nan_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
     ck = TrainCheckpointer(tmp_path / "run" / "checkpoints")
     assert ck.latest_step() == 4
     ck.close()
+
+
+@pytest.mark.parametrize("precision,hlo", [("float32", "HIGHEST"), ("tensorfloat32", "HIGH"),
+                                           (None, "DEFAULT")])
+def test_matmul_precision_reaches_every_compiled_phase(precision, hlo):
+    """``run.matmul_precision`` (official default: no TF32) is in the lowered program of every
+    phase: StableHLO records a convolution's precision as HIGHEST ('float32') or HIGH
+    ('tensorfloat32'); None leaves JAX's default (DEFAULT: TF32 on NVIDIA GPUs)."""
+    from jaxgan.training.loop import build_run
+    from jaxgan.training.step import make_step_fns
+    overrides = ["batch_size=4", f"run.matmul_precision={precision}"] if precision else ["batch_size=4"]
+    defs, state = build_run(load_config("tiny", overrides), dict(resolution=8, channels=3, num_classes=0))
+    if precision is None:
+        import dataclasses
+        defs = dataclasses.replace(defs, matmul_precision=None)
+    fns = make_step_fns(defs)
+    batch = {"image": jnp.zeros((4, 8, 8, 3)), "c": jnp.zeros((4, 0))}
+    for name in ("g_main", "d_main", "d_reg", "g_reg"):
+        fn = getattr(fns, name)
+        if fn is None:
+            continue
+        txt = fn.lower(state, batch, jax.random.key(0)).as_text()
+        convs = [ln for ln in txt.splitlines() if "stablehlo.convolution" in ln]
+        assert convs, name
+        for ln in convs:
+            assert f"#stablehlo<precision {hlo}>" in ln, (name, ln)
+    with pytest.raises(ValueError, match="run.matmul_precision must be one of"):
+        build_run(load_config("tiny", ["run.matmul_precision=fp32"]),
+                  dict(resolution=8, channels=3, num_classes=0))

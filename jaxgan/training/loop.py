@@ -58,6 +58,16 @@ def _truncate_log(path: Path, step: int) -> None:
         os.replace(tmp, path)
 
 
+PRECISIONS = ("float32", "highest", "tensorfloat32", "high", "bfloat16", "default")
+
+
+def _precision(name):
+    """``run.matmul_precision`` checked against the names jax.default_matmul_precision takes."""
+    if name not in PRECISIONS:
+        raise ValueError(f"run.matmul_precision must be one of {PRECISIONS}, got {name!r}")
+    return name
+
+
 def build_run(cfg, data_info: dict):
     """Configs -> (TrainDefs, initial TrainState) on one host (not yet sharded)."""
     res, channels = data_info["resolution"], data_info["channels"]
@@ -93,7 +103,7 @@ def build_run(cfg, data_info: dict):
         g_reg_interval=o.g_reg_interval, d_reg_interval=o.d_reg_interval,
         ema_kimg=cfg.ema_kimg, ema_rampup=cfg.ema_rampup, augment=augment_fn,
         ada_target=a.target if a.mode == "ada" else None, ada_interval=a.interval,
-        ada_kimg=a.kimg)
+        ada_kimg=a.kimg, matmul_precision=_precision(cfg.run.get("matmul_precision", "float32")))
     if sx is not None:
         defs, state = sx.attach(defs, state, data_info)
     if "domain" in cfg:                    # few-shot domain adaptation: also a configuration

@@ -52,6 +52,9 @@ class TrainDefs:
     stylex: Any = None
     # Domain adaptation (``jaxgan.domain.setup.DomainDefs``): masked G/domain parameters.
     domain: Any = None
+    # jax.default_matmul_precision for every phase ('float32', 'tensorfloat32', 'default', ...);
+    # None leaves JAX's default (TF32 for float32 convolutions on recent NVIDIA GPUs).
+    matmul_precision: str | None = "float32"
 
 
 def _key(key, state, phase):
@@ -293,16 +296,34 @@ class StepFns(NamedTuple):
     d_main_rec: Callable | None = None  # StylEx: Dmain on the reconstructions (even steps)
 
 
+class _WithPrecision:
+    """A jitted phase traced, lowered and run under ``jax.default_matmul_precision``."""
+
+    def __init__(self, jitted, precision: str):
+        self.jitted, self.precision = jitted, precision
+
+    def __call__(self, *args):
+        with jax.default_matmul_precision(self.precision):
+            return self.jitted(*args)
+
+    def lower(self, *args):
+        with jax.default_matmul_precision(self.precision):
+            return self.jitted.lower(*args)
+
+
 def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
                   replicated=None) -> StepFns:
-    """Jit every phase with donation of the state (and shardings when given)."""
+    """Jit every phase with donation of the state (and shardings when given), traced and
+    run under ``defs.matmul_precision``."""
     def jit(fn):
         f = lambda s, b, k: fn(defs, s, b, k)  # noqa: E731
         if state_shardings is None:
-            return jax.jit(f, donate_argnums=0)
-        return jax.jit(f, donate_argnums=0,
-                       in_shardings=(state_shardings, batch_sharding, replicated),
-                       out_shardings=(state_shardings, replicated))
+            jf = jax.jit(f, donate_argnums=0)
+        else:
+            jf = jax.jit(f, donate_argnums=0,
+                         in_shardings=(state_shardings, batch_sharding, replicated),
+                         out_shardings=(state_shardings, replicated))
+        return jf if defs.matmul_precision is None else _WithPrecision(jf, defs.matmul_precision)
     use_greg = defs.g_reg_interval is not None and defs.loss.pl_weight > 0
     use_dreg = defs.d_reg_interval is not None and defs.loss.r1_gamma != 0
     return StepFns(jit(g_main), jit(g_reg) if use_greg else None, jit(d_main),
