@@ -235,12 +235,55 @@ def test_linear_screen_matches_small_shift_effects(tiny_g):
     assert set(coords) == set(np.argsort(-want)[:5])
 
 
+def test_attfind_layers_restrict_the_search_to_named_style_vectors(tiny_g, tmp_path):
+    """``layers``: only the named style vectors are searched. The selected coordinates are
+    exactly those whose name carries the layer (checked against ``layout.name``), their
+    effects equal the full run's, and the ranking equals the greedy selection over the full
+    effect tensor with the other coordinates removed."""
+    from types import SimpleNamespace
+    from jaxgan.stylex import pipeline
+    G, g, clf, st, layout, m = _setup(tiny_g, n=6)
+    flat = np.asarray(af.flatten_styles(st, layout))
+    cond = np.asarray(clf(m.render(jnp.asarray(flat))))
+    sx = SimpleNamespace(G=G, g=g, logits=clf, D=None)
+    enc = {"styles": flat, "cond_logits": cond, "layout": layout}
+    conv = af.layer_coords(layout, ["conv0", "conv1"])
+    named = np.array([".torgb[" not in layout.name(j) for j in range(layout.size)])
+    np.testing.assert_array_equal(conv, np.nonzero(named)[0])
+    b8 = af.layer_coords(layout, ["b8.conv1"])
+    assert b8.size and all(layout.name(j).startswith("b8.conv1[") for j in b8)
+    with pytest.raises(ValueError, match=r"\['conv2'\] match no style vector"):
+        af.layer_coords(layout, ["conv2"])
+    kw = dict(shift=1.5, num_indices=3, chunk=24, progress=False)
+    full = pipeline.run_attfind(sx, enc, **kw)
+    part = pipeline.run_attfind(sx, enc, layers=["conv0", "conv1"], **kw)
+    np.testing.assert_allclose(part["effects"][:, :, conv], full["effects"][:, :, conv], atol=1e-6)
+    assert not part["effects"][:, :, ~named].any()
+    assert np.abs(full["effects"][:, :, ~named]).max() > 1e-4     # ToRGB did matter
+    masked = np.array(full["effects"])
+    masked[:, :, ~named] = 0
+    for c in (0, 1):
+        want = af.find_significant_styles(masked, full["labels"], c, 3, 0.2)
+        assert [(d, j) for d, j, _ in part["per_class"][c]] == [(d, j) for d, j, _ in want]
+        assert all(named[j] for _, j, _ in part["ranking"][c])
+    # With the first-order screen, only candidates of those layers are kept.
+    coords, score = af.linear_screen(m, flat, part["smin"], part["smax"], 1.5, num=5, among=conv)
+    assert set(coords) <= set(conv) and len(coords) == 5
+    assert set(coords) == set(conv[np.argsort(-score[conv])[:5]])
+    # The layers travel with the saved result and its JSON summary.
+    pipeline.save_attfind(tmp_path / "a.npz", part)
+    back = pipeline.load_attfind(tmp_path / "a.npz")
+    assert back["layers"] == ["conv0", "conv1"]
+    assert pipeline.attfind_json(back, layout)["layers"] == ["conv0", "conv1"]
+
+
 def test_explain_cli_parses_and_reports_bad_checkpoint(tmp_path, capsys):
     from jaxgan.cli import build_parser, main
     p = build_parser()
     a = p.parse_args(["explain", "report", "--ckpt", "x", "--out", "y", "--k", "3",
-                      "--prefilter", "32"])
+                      "--prefilter", "32", "--layers", "conv0,conv1"])
     assert (a.explain_cmd, a.k, a.prefilter, a.shift, a.measure) == ("report", 3, 32, 2.0, "prob")
+    assert a.layers == "conv0,conv1"
     a = p.parse_args(["explain", "train", "--out", "o", "run.total_kimg=1"])
     assert a.config == "stylex_shapes" and a.overrides == ["run.total_kimg=1"]
     # A directory that is not a StylEx export: one clear line, exit code 2.

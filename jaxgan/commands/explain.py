@@ -54,6 +54,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         a.add_argument("--reuse", action="store_true", help="reuse OUT/attfind.npz if present")
         a.add_argument("--prefilter", type=int, default=None, help="exact effects only for this "
                        "many coordinates kept by a first-order (Jacobian) screen; default: all")
+        a.add_argument("--layers", default=None, help="comma list of style vectors to search: "
+                       "layer kinds (conv0,conv1 leaves out the ToRGB colour channels) or "
+                       "block.layer names (b8.conv1); default: every coordinate")
     at = sub.add_parser("attack", help="counterfactual attacks on W+/S vs. a pixel attack, "
                         "attributed to the planted-factor estimates")
     _add_common(at)

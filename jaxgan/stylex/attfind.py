@@ -75,6 +75,30 @@ class StyleLayout(NamedTuple):
         raise IndexError(f"coordinate {j} >= {self.size}")
 
 
+def layer_coords(layout: StyleLayout, layers) -> np.ndarray:
+    """Flat coordinates of the style vectors whose layer kind (``'conv0'``, ``'conv1'``,
+    ``'torgb'``) or ``'block.layer'`` name (``'b8.conv1'``) is in ``layers``.
+
+    Returns:
+      sorted ``[M]`` int array.
+
+    Raises:
+      ValueError: a name matches no style vector of the layout.
+    """
+    wanted = set(layers)
+    known = {l for _, l, _ in layout.entries} | {f"{b}.{l}" for b, l, _ in layout.entries}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ValueError(f"AttFind layers {unknown} match no style vector; this generator has "
+                         f"{sorted(known)}")
+    out, off = [], 0
+    for b, l, n in layout.entries:
+        if l in wanted or f"{b}.{l}" in wanted:
+            out.extend(range(off, off + n))
+        off += n
+    return np.asarray(out, int)
+
+
 def style_layout(styles) -> StyleLayout:
     """Layout of a styles pytree ``{f'b{res}': {layer: [N, C]}}`` (resolution, then layer order
     conv0, conv1, torgb)."""
@@ -328,11 +352,13 @@ def attfind_effects_loop(m: AttFindModel, flat_styles, *, smin=None, smax=None,
 
 
 def linear_screen(m: AttFindModel, flat_styles, smin, smax, shift: float = 2.0,
-                  measure: str = "prob", num: int = 64, batch: int = 64):
+                  measure: str = "prob", num: int = 64, batch: int = 64, among=None):
     """Optional first-order pre-screen: rank coordinates by the linearised effect
     ``J[n, k, j] * shift * (target_d,j - s_n,j)`` (one Jacobian per image instead of ``2 S``
     renders) and return the ``num`` coordinates with the largest mean absolute linear effect
     (max over direction and class). Exact AttFind then runs on those only (``coords=``).
+    ``among``: optional candidate coordinates (e.g. :func:`layer_coords`); the others are
+    never returned.
 
     Returns:
       ``(coords [num] int, score [S])``.
@@ -352,7 +378,9 @@ def linear_screen(m: AttFindModel, flat_styles, smin, smax, shift: float = 2.0,
         part = jnp.sum(jnp.abs(lin), axis=0)                               # [2, K, S]
         acc = part if acc is None else acc + part
     score = np.asarray(jnp.max(acc, axis=(0, 1))) / flat.shape[0]         # [S]
-    coords = np.argsort(-score)[:num]
+    ranked = score if among is None else np.where(np.isin(np.arange(score.size), among),
+                                                  score, -np.inf)
+    coords = np.argsort(-ranked)[:min(num, score.size if among is None else len(among))]
     return np.sort(coords), score
 
 

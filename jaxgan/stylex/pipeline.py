@@ -65,7 +65,7 @@ def attfind_model(sx: Stylex, layout) -> af.AttFindModel:
 def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "prob",
                 num_indices: int = 8, max_image_effect: float = 0.2, chunk: int = 512,
                 disc_threshold: float | None = None, progress: bool = True, sharding=None,
-                prefilter: int | None = None, mesh=None):
+                prefilter: int | None = None, mesh=None, layers=None):
     """AttFind over encoded images (module docstring of :mod:`jaxgan.stylex.attfind`).
 
     Args:
@@ -77,6 +77,9 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
       prefilter: when set, only the coordinates kept by the first-order
         :func:`~jaxgan.stylex.attfind.linear_screen` (this many) get exact effects; the
         others' effects are recorded as 0. None (default): every coordinate, as the notebook.
+      layers: optional style vectors to search (:func:`~jaxgan.stylex.attfind.layer_coords`:
+        ``('conv0', 'conv1')`` leaves out the ToRGB colour channels, as StyleSpace analyses
+        often do); None (default): every coordinate.
       mesh: optional mesh (``'data'`` axis, possibly spanning processes): every process
         passes the same ``enc`` and renders only its own rows
         (:func:`jaxgan.data.sharding.process_rows`) of the images; the image count must
@@ -100,9 +103,10 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
                          "classifier's): is the StylEx trained?")
     fl, bs = flat[stable], base[stable]
     labels = np.argmax(base_logits[stable], -1)
-    coords = None
+    coords = None if not layers else af.layer_coords(layout, layers)
     if prefilter:
-        coords, _ = af.linear_screen(m, fl, smin, smax, shift, measure, num=prefilter)
+        coords, _ = af.linear_screen(m, fl, smin, smax, shift, measure, num=prefilter,
+                                     among=coords)
     if mesh is None:
         eff = af.attfind_effects(m, fl, smin=smin, smax=smax, shift=shift, measure=measure,
                                  chunk=chunk, base=bs, progress=progress, sharding=sharding,
@@ -125,7 +129,8 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
     ranking = af.merge_two_class(per_class[0], per_class[1], num_indices) if k == 2 else per_class
     return {"effects": eff, "stable": stable, "labels": labels, "smin": smin, "smax": smax,
             "base": bs, "ranking": ranking, "per_class": per_class, "shift": shift,
-            "measure": measure, "prefilter": prefilter}
+            "measure": measure, "prefilter": prefilter,
+            "layers": list(layers) if layers else None}
 
 
 #: Independent factor estimators of the built-in shapes data (trained fixtures).
@@ -141,7 +146,8 @@ def save_attfind(path, result: dict) -> None:
     per = json.dumps({str(c): [list(map(float, a)) for a in v]
                       for c, v in result["per_class"].items()})
     np.savez_compressed(path, **arrays, ranking=np.asarray(rank), per_class=np.asarray(per),
-                        shift=np.asarray(result["shift"]), measure=np.asarray(result["measure"]))
+                        shift=np.asarray(result["shift"]), measure=np.asarray(result["measure"]),
+                        layers=np.asarray(json.dumps(result.get("layers"))))
 
 
 def load_attfind(path) -> dict:
@@ -153,8 +159,13 @@ def load_attfind(path) -> dict:
         return {int(c): [(int(a[0]), int(a[1]), float(a[2])) for a in v]
                 for c, v in json.loads(str(s)).items()}
     out.update(ranking=rk(z["ranking"]), per_class=rk(z["per_class"]), shift=float(z["shift"]),
-               measure=str(z["measure"]))
+               measure=str(z["measure"]),
+               layers=json.loads(str(z["layers"])) if "layers" in z.files else None)
     return out
+
+
+def _layers_arg(text):
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
 def load_or_run_attfind(sx: Stylex, enc: dict, out, args, mesh=None) -> dict:
@@ -167,7 +178,7 @@ def load_or_run_attfind(sx: Stylex, enc: dict, out, args, mesh=None) -> dict:
                       num_indices=args.num_indices, max_image_effect=args.max_image_effect,
                       chunk=args.chunk, disc_threshold=args.disc_threshold,
                       progress=not args.no_progress, prefilter=getattr(args, "prefilter", None),
-                      mesh=mesh)
+                      mesh=mesh, layers=_layers_arg(getattr(args, "layers", None)))
     if jax.process_index() == 0:
         save_attfind(path, res)
     return res
@@ -178,7 +189,7 @@ def attfind_json(result: dict, layout, class_names=()) -> dict:
     def name(c):
         return class_names[c] if c < len(class_names) else f"class{c}"
     return {"shift": result["shift"], "measure": result["measure"],
-            "prefilter": result.get("prefilter"),
+            "prefilter": result.get("prefilter"), "layers": result.get("layers"),
             "num_stable": int(np.sum(result["stable"])), "num_images": int(len(result["stable"])),
             "ranking": {name(c): [{"direction": "max" if d else "min", "coordinate": j,
                                    "name": layout.name(j), "score": sc}
