@@ -378,9 +378,8 @@ def linear_screen(m: AttFindModel, flat_styles, smin, smax, shift: float = 2.0,
         part = jnp.sum(jnp.abs(lin), axis=0)                               # [2, K, S]
         acc = part if acc is None else acc + part
     score = np.asarray(jnp.max(acc, axis=(0, 1))) / flat.shape[0]         # [S]
-    ranked = score if among is None else np.where(np.isin(np.arange(score.size), among),
-                                                  score, -np.inf)
-    coords = np.argsort(-ranked)[:min(num, score.size if among is None else len(among))]
+    cand = np.arange(score.size) if among is None else np.asarray(among, int)
+    coords = cand[np.argsort(-score[cand])[:num]]
     return np.sort(coords), score
 
 
