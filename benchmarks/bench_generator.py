@@ -7,15 +7,25 @@ On a GPU backend it also measures bfloat16 (``num_fp16_res``) at 256x256.
     .venv/bin/python benchmarks/bench_generator.py
     .venv/bin/python benchmarks/bench_generator.py --resolution 64 --batch 8 --repeats 20
 
-Reference (official stylegan2-ada-pytorch, same CPU class, 2 threads, R=32, batch 16):
-24.5 img/s fused, 35.8 unfused, 72-82 unfused under torch.compile. Target: >= 1.5x the best.
+    .venv/bin/python benchmarks/bench_generator.py --official ~/stylegan2-ada-pytorch \\
+        --official-python ~/torch-venv/bin/python   # the official forward side by side
+
+Ratios against the official code are printed only when it runs in the same sitting
+(``--official``: ``benchmarks/official_training.py --forward`` in a Python with torch, before
+and after jaxgan). Without it, jaxgan's figures are printed alone; the official figures last
+measured on this machine class, with dates, are in ``benchmarks/README.md`` (they move by
+20-30% from day to day, so they are not a reference for today's run).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,9 +33,22 @@ import jax.numpy as jnp
 from jaxgan import model
 from jaxgan.nets.configs import GeneratorConfig
 
-#: Official PyTorch figures (img/s) on the reference CPU machine (2 threads), R=32, batch 16.
-TORCH_REF = {"fused": 24.5, "unfused": 35.8, "unfused+torch.compile": 82.0}
-TARGET = 1.5 * max(TORCH_REF.values())
+HERE = Path(__file__).resolve().parent
+
+
+def run_official(args) -> dict | None:
+    """Time the official G forward (``official_training.py --forward``) in ``args.official_python``."""
+    cmd = [args.official_python, str(HERE / "official_training.py"), "--forward", "--official", args.official,
+           "--res", str(args.resolution), "--batch", str(args.batch), "--channel-base", str(args.channel_base),
+           "--channel-max", str(args.channel_max), "--mapping-layers", str(args.mapping_layers),
+           "--repeats", str(args.repeats)]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        print(f"official run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench(cfg: GeneratorConfig, batch: int, fused: bool, repeats: int, warmup: int, seed: int = 0):
@@ -70,7 +93,13 @@ def main(argv=None):
     p.add_argument("--no-bf16", action="store_true", help="skip the GPU bf16 256x256 run")
     p.add_argument("--bf16-resolution", type=int, default=256)
     p.add_argument("--bf16-num-fp16-res", type=int, default=4)
+    p.add_argument("--official", default=None,
+                   help="checkout of NVlabs/stylegan2-ada-pytorch: time its forward before and after jaxgan")
+    p.add_argument("--official-python", default="python3", help="a Python with torch, numpy, requests")
     args = p.parse_args(argv)
+    if args.official and (args.z_dim, args.w_dim, args.num_fp16_res) != (512, 512, 0):
+        p.error("--official times z/w 512 in float32: drop --z-dim/--w-dim/--num-fp16-res")
+    official = [run_official(args)] if args.official else []
 
     backend = jax.default_backend()
     print(f"jax {jax.__version__}, backend {backend}, devices {jax.devices()}")
@@ -81,21 +110,25 @@ def main(argv=None):
     print(f"config: R={cfg.img_resolution} channel_base={cfg.channel_base} "
           f"channel_max={cfg.channel_max} mapping_layers={cfg.mapping_layers} z/w={cfg.z_dim}/"
           f"{cfg.w_dim} batch={args.batch} num_fp16_res={cfg.num_fp16_res} noise_mode=const")
-    is_ref_cfg = (args.resolution, args.batch, args.channel_base, args.channel_max,
-                  args.num_fp16_res) == (32, 16, 16384, 256, 0)
     if hasattr(os, "getloadavg"):
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs "
               "(a busy machine lowers img/s; 'cpu ms' is the process CPU time per batch)")
-    print(f"{'path':>9} {'compile s':>10} {'ms/batch':>10} {'cpu ms':>9} {'img/s':>9}   reference")
+    print(f"{'path':>9} {'compile s':>10} {'ms/batch':>10} {'cpu ms':>9} {'img/s':>9}")
+    ours = {}
     for path in args.paths.split(","):
         fused = path.strip() == "fused"
         c, med, ips, cpu = bench(cfg, args.batch, fused, args.repeats, args.warmup)
-        ref = ""
-        if is_ref_cfg and backend == "cpu":
-            ref = (f"torch {TORCH_REF[path.strip()]:.1f} img/s; target >= {TARGET:.0f} img/s "
-                   f"({'MET' if ips >= TARGET else 'not met'}, {ips / max(TORCH_REF.values()):.2f}x "
-                   f"best torch)")
-        print(f"{path.strip():>9} {c:10.2f} {med * 1e3:10.2f} {cpu * 1e3:9.1f} {ips:9.1f}   {ref}")
+        ours[path.strip()] = ips
+        print(f"{path.strip():>9} {c:10.2f} {med * 1e3:10.2f} {cpu * 1e3:9.1f} {ips:9.1f}")
+    if args.official:
+        official.append(run_official(args))
+        got = [o["forward_img_per_s"] for o in official if o]
+        if got:
+            best_official = [max(o.values()) for o in got]
+            best_ours = max(ours.values())
+            print(f"official best path (before, after): {', '.join(f'{b:.1f}' for b in best_official)} img/s; "
+                  f"jaxgan best {best_ours:.1f} img/s; ratio {best_ours / max(best_official):.2f}x-"
+                  f"{best_ours / min(best_official):.2f}x (target >= 1.5x)")
 
     if backend == "gpu" and not args.no_bf16:
         print(f"\nGPU, R={args.bf16_resolution}: float32 vs bfloat16 "

@@ -1,17 +1,31 @@
 """Training throughput: images/s over full official iterations (Gmain + Dmain every step,
-Greg every 4, Dreg every 16: lazy regularisation amortised), compile time, peak memory.
+Greg every 4, Dreg every 16: lazy regularisation amortised), compile time, peak memory, and
+a per-phase table (ms per batch, XLA ``cost_analysis()`` FLOPs, achieved GFLOP/s).
 
     python benchmarks/bench_training.py                 # R=32, channel_base 16384, max 256, batch 16
     python benchmarks/bench_training.py --res 64 --iters 32
+    python benchmarks/bench_training.py --official ~/stylegan2-ada-pytorch \\
+        --official-python ~/torch-venv/bin/python       # the official code side by side
 
-Reference (stylegan2-ada-pytorch, torch 2.13 CPU, 2 threads, same config): 5.5 img/s at
-R=32, 1.1 img/s at R=64 (torch.compile is slower). Target: >= 1.5x.
+Ratios against the official code are printed only when it runs in the same sitting
+(``--official``): it is timed before and after jaxgan by ``benchmarks/official_training.py``
+in the given Python (one that has torch 2.x, numpy and requests; jaxgan itself never needs
+torch), with the machine's load average printed beside every figure. Without ``--official``
+this prints jaxgan's figures alone; the last official figures measured on this machine
+class, with their dates, are in ``benchmarks/README.md`` and ``../shared/README.md`` and are
+not comparable with figures from another day (they move by 20-30%).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -20,7 +34,55 @@ from jaxgan.training.config import load_config
 from jaxgan.training.loop import build_run
 from jaxgan.training.step import make_step_fns, train_step
 
-OFFICIAL = {32: 5.5, 64: 1.1}
+HERE = Path(__file__).resolve().parent
+
+
+def load_average() -> str:
+    """The 1-minute load average and CPU count, for printing beside a figure."""
+    if not hasattr(os, "getloadavg"):
+        return "load average n/a"
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+
+
+def run_official(args) -> dict | None:
+    """Run ``official_training.py`` in ``args.official_python``; its last line is JSON."""
+    cmd = [args.official_python, str(HERE / "official_training.py"), "--official", args.official,
+           "--res", str(args.res), "--batch", str(args.batch), "--channel-base", str(args.channel_base),
+           "--channel-max", str(args.channel_max), "--iters", str(args.iters)]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        print(f"official run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def phase_table(fns, state, batch, key, repeats: int) -> dict[str, dict]:
+    """Time each jitted phase alone (state threaded through, donated) and read its FLOPs.
+
+    Returns:
+      ``{phase: {'ms': median ms per batch, 'gflop': XLA's FLOP count / 1e9}}``.
+    """
+    out = {}
+    for name in ("g_main", "g_reg", "d_main", "d_reg", "finish"):
+        fn = getattr(fns, name)
+        if fn is None:
+            continue
+        try:
+            cost = fn.lower(state, batch, key).compile().cost_analysis()
+            cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+            flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+        except Exception:  # noqa: BLE001 - cost analysis is best effort (backend-dependent)
+            flops = float("nan")
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            state, m = fn(state, batch, key)
+            jax.block_until_ready((state, m))
+            times.append(time.perf_counter() - t0)
+        out[name] = {"ms": statistics.median(times) * 1e3, "gflop": flops / 1e9}
+    return out, state
 
 
 def main():
@@ -30,12 +92,19 @@ def main():
     ap.add_argument("--channel-base", type=int, default=16384)
     ap.add_argument("--channel-max", type=int, default=256)
     ap.add_argument("--iters", type=int, default=16, help="timed iterations (multiple of 16)")
+    ap.add_argument("--phase-repeats", type=int, default=3, help="timed calls per phase (0: no phase table)")
     ap.add_argument("--augment", default="noaug", choices=["noaug", "ada"])
     ap.add_argument("--bf16", action="store_true", help="num_fp16_res=4 with conv_clamp=256")
     ap.add_argument("--precision", default="float32",
                     help="run.matmul_precision of the float32 layers: float32 (the official "
                          "allow_tf32=False) or tensorfloat32 (GPU only)")
+    ap.add_argument("--official", default=None,
+                    help="checkout of NVlabs/stylegan2-ada-pytorch: time it before and after jaxgan")
+    ap.add_argument("--official-python", default="python3",
+                    help="a Python with torch, numpy and requests for --official")
     args = ap.parse_args()
+    official = [run_official(args)] if args.official else []
+
     fp16 = 4 if args.bf16 else 0
     cfg = load_config("base", [
         f"batch_size={args.batch}", "G.mapping_layers=8", f"G.channel_base={args.channel_base}",
@@ -50,6 +119,7 @@ def main():
     batch = {"image": jax.device_put(rng.uniform(-1, 1, (args.batch, args.res, args.res, 3)).astype(np.float32)),
              "c": jax.device_put(np.zeros((args.batch, 0), np.float32))}
     key = jax.random.key(0)
+    load_before = load_average()
     t0 = time.time()
     state, m = train_step(fns, defs, state, batch, key, 0)      # compiles all four phases
     jax.block_until_ready(m)
@@ -63,20 +133,40 @@ def main():
     jax.block_until_ready((state, m))
     dt = time.time() - t0
     ips = args.iters * args.batch / dt
+    phases = {}
+    if args.phase_repeats > 0:
+        phases, state = phase_table(fns, state, batch, key, args.phase_repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    ref = OFFICIAL.get(args.res)
-    print(f"backend={jax.default_backend()} devices={jax.device_count()} R={args.res} batch={args.batch} "
+    print(f"jaxgan: backend={jax.default_backend()} devices={jax.device_count()} R={args.res} batch={args.batch} "
           f"channel_base={args.channel_base} channel_max={args.channel_max} bf16={args.bf16} "
-          f"augment={args.augment} matmul_precision={args.precision}")
+          f"augment={args.augment} matmul_precision={args.precision}; {load_before} at start, "
+          f"{load_average()} at end")
     print(f"compile (first iteration, all phases): {compile_s:.1f} s")
     print(f"training: {ips:.2f} img/s over {args.iters} iterations (lazy regularisation amortised)")
     print(f"peak host memory (RSS): {peak:.0f} MiB")
     if jax.default_backend() == "gpu":
         stats = jax.devices()[0].memory_stats() or {}
         print(f"peak device memory: {stats.get('peak_bytes_in_use', 0) / 2**20:.0f} MiB")
-    if ref and jax.default_backend() == "cpu":
-        print(f"official PyTorch (2 CPU threads): {ref} img/s; target >= {1.5 * ref:.2f} img/s; "
-              f"ratio {ips / ref:.2f}x")
+    if phases:
+        print(f"{'phase':>8} {'ms/batch':>10} {'GFLOP':>9} {'GFLOP/s':>9}")
+        for name, p in phases.items():
+            print(f"{name:>8} {p['ms']:10.1f} {p['gflop']:9.2f} {p['gflop'] / (p['ms'] / 1e3):9.1f}")
+
+    if args.official:
+        official.append(run_official(args))
+        got = [o for o in official if o]
+        if got:
+            ref = [o["img_per_s"] for o in got]
+            print(f"official (before, after): {', '.join(f'{r:.2f}' for r in ref)} img/s; "
+                  f"jaxgan {ips:.2f} img/s; ratio {ips / max(ref):.2f}x-{ips / min(ref):.2f}x "
+                  f"(target >= 1.5x); official first iteration {got[0]['first_iteration_s']:.1f} s "
+                  f"vs jaxgan compile {compile_s:.1f} s")
+            names = {"g_main": "Gmain", "g_reg": "Greg", "d_main": "Dmain", "d_reg": "Dreg", "finish": "ema"}
+            for name, p in phases.items():
+                o = [g["phase_ms"].get(names[name]) for g in got if names[name] in g["phase_ms"]]
+                if o:
+                    print(f"{names[name]:>8}: jaxgan {p['ms']:8.1f} ms, official "
+                          f"{' / '.join(f'{x:.1f}' for x in o)} ms")
 
 
 if __name__ == "__main__":
