@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan import assets
 from jaxgan.data import get_task, load_digits_dataset, make_task_dataset, render_shapes, to_float
 from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_classifier,
                                     init_classifier, predict_logits)
@@ -360,7 +361,7 @@ def load_model(path):
     """Load a checkpoint written by :func:`save_model`.
 
     Args:
-      path: the checkpoint directory.
+      path: the checkpoint directory, or ``builtin:NAME`` (a network in :mod:`jaxgan.assets`).
 
     Returns:
       ``(module, variables)`` with ``variables = {'params': ...}`` as JAX arrays.
@@ -371,7 +372,7 @@ def load_model(path):
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415
     from jaxgan.checkpoint import write_dir_atomic  # noqa: PLC0415
-    path = Path(path).absolute()
+    path = Path(assets.resolve(path)).absolute()
     if not (path / ARCH_FILE).is_file() or not (path / PARAMS_DIR).is_dir():
         raise FileNotFoundError(f"{path} is not a classifier/segmenter checkpoint "
                                 f"(expected {ARCH_FILE} and {PARAMS_DIR}/)")

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from jaxgan import assets
+
 #: The trained classifier (two planted factors: circle AND sun) and segmenter the demo uses
-#: unless told otherwise (committed fixtures, 32 px; see tests/fixtures/trained/README.md).
-CLASSIFIER = "tests/fixtures/trained/classifier_shapes_circle_and_sun"
-SEGMENTER = "tests/fixtures/trained/segmenter_shapes"
+#: unless told otherwise (built-in networks, 32 px; provenance in jaxgan/assets/manifest.json).
+CLASSIFIER = "builtin:classifier_shapes_circle_and_sun"
+SEGMENTER = "builtin:segmenter_shapes"
 
 #: Overrides that shrink both training configs for ``quick`` (smoke) runs.
 QUICK_TRAIN = ["batch_size=4", "data.num_images=64", "G.channel_base=128", "G.channel_max=16",
@@ -143,9 +145,9 @@ def run_demo(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASS
     log = log or sys.stderr
     out = Path(out)
     for flag, path in (("classifier", classifier), ("segmenter", segmenter)):
-        if not Path(path).is_dir():
-            raise FileNotFoundError(f"demo: {flag} checkpoint {path} does not exist (run from the "
-                                    f"repository root, or pass --{flag} DIR)")
+        if not Path(assets.resolve(path)).is_dir():
+            raise FileNotFoundError(f"demo: {flag} checkpoint {path} does not exist "
+                                    f"(pass --{flag} DIR or builtin:NAME)")
     out.mkdir(parents=True, exist_ok=True)
     todo = stages(out, seed=seed, quick=quick, classifier=classifier, segmenter=segmenter)
     t0 = time.perf_counter()

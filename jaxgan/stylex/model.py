@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import model
+from jaxgan import assets, model
 from jaxgan.nets.configs import EncoderConfig
 from jaxgan.stylex.losses import StylexLossConfig
 
@@ -158,7 +158,7 @@ def _init_encoder_from(path, e_vars):
     with the same widths): the encoder path then starts from E ~ G^-1 instead of learning
     inversion from the StylEx losses alone."""
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    if not Path(path).is_dir():
+    if not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"stylex.init_e_from={path!r} does not exist (an encoder "
                                 "checkpoint written by `jaxgan train-encoder`)")
     _, src = load_network(path)
@@ -175,7 +175,7 @@ def _init_from(path, d_path, defs, state, E, e_vars):
     run's ``network/``), and D plus the encoder backbone from ``d_path`` (or ``path/D``)."""
     from jaxgan.checkpoint import load_network, resolve_checkpoint  # noqa: PLC0415
     from jaxgan.nets.encoder import backbone_from_discriminator  # noqa: PLC0415
-    if not Path(path).is_dir():
+    if not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"stylex.init_from={path!r} does not exist (a pretrained G "
                                 "checkpoint); set stylex.init_from='' to train from scratch")
     _, g_src = load_network(path)

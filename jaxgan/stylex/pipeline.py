@@ -133,9 +133,9 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
             "layers": list(layers) if layers else None}
 
 
-#: Independent factor estimators of the built-in shapes data (trained fixtures).
-SEGMENTER = "tests/fixtures/trained/segmenter_shapes"
-SHAPE_CLASSIFIER = "tests/fixtures/trained/classifier_shapes_shape"
+#: Independent factor estimators of the built-in shapes data (built-in networks, :mod:`jaxgan.assets`).
+SEGMENTER = "builtin:segmenter_shapes"
+SHAPE_CLASSIFIER = "builtin:classifier_shapes_shape"
 
 
 def save_attfind(path, result: dict) -> None:
