@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -371,7 +370,6 @@ def load_model(path):
       ValueError: ``arch.json`` is not a classifier or segmenter config.
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415
-    from jaxgan.checkpoint import write_dir_atomic  # noqa: PLC0415
     path = Path(assets.resolve(path)).absolute()
     if not (path / ARCH_FILE).is_file() or not (path / PARAMS_DIR).is_dir():
         raise FileNotFoundError(f"{path} is not a classifier/segmenter checkpoint "

@@ -49,14 +49,24 @@ def test_digest_sees_a_changed_byte(tmp_path):
 def test_builtin_network_equals_the_test_fixture_it_was_copied_from(name):
     """Independent reference: the committed fixture of the same name (tests/fixtures/trained)."""
     kind = assets.manifest()[name]["kind"]
-    load = load_model if kind in ("classifier", "segmenter") else load_network
-    m1, v1 = load(f"builtin:{name}")
-    m2, v2 = load(TRAINED / name)
-    assert m1.cfg == m2.cfg
-    a, b = jax.tree.leaves_with_path(v1), jax.tree.leaves_with_path(v2)
-    assert [p for p, _ in a] == [p for p, _ in b] and len(a) > 0
-    for (path, x), (_, y) in zip(a, b):
-        assert np.array_equal(np.asarray(x), np.asarray(y)), (name, jax.tree_util.keystr(path))
+    parts = ["G_ema", "E", "classifier"] if kind == "stylex" else [""]   # a StylEx export
+    for part in parts:
+        load = load_model if kind in ("classifier", "segmenter") or part == "classifier" \
+            else load_network
+        m1, v1 = load(Path(assets.path(name)) / part)
+        m2, v2 = load(TRAINED / name / part)
+        assert m1.cfg == m2.cfg
+        a, b = jax.tree.leaves_with_path(v1), jax.tree.leaves_with_path(v2)
+        assert [p for p, _ in a] == [p for p, _ in b] and len(a) > 0
+        for (path, x), (_, y) in zip(a, b):
+            assert np.array_equal(np.asarray(x), np.asarray(y)), (name, part,
+                                                                  jax.tree_util.keystr(path))
+
+
+def test_builtin_stylex_loads_by_name():
+    from jaxgan.stylex.model import load_stylex
+    sx = load_stylex("builtin:stylex_shapes")
+    assert sx.clf.cfg.num_classes == sx.G.cfg.style_cond_dim == 2
 
 
 def test_builtin_prefix_errors_name_the_choices():

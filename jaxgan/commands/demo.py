@@ -16,7 +16,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny nets and a few steps everywhere (a smoke run, results meaningless)")
+                   help="no training: a few steps of every other stage on the built-in "
+                        "networks (a smoke run of about a minute, results meaningless)")
     p.add_argument("--classifier", default=CLASSIFIER,
                    help=f"two-class shapes classifier StylEx explains (default {CLASSIFIER})")
     p.add_argument("--segmenter", default=SEGMENTER,

@@ -242,7 +242,8 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
     """Load ``network/`` of a StylEx run (or a copy of it: G_ema, E, D?, stylex.json).
 
     Args:
-      path: the export directory (``OUT/network``) or the run directory ``OUT``.
+      path: the export directory (``OUT/network``), the run directory ``OUT``, or
+        ``builtin:stylex_shapes``.
       classifier: override the classifier checkpoint recorded in ``stylex.json``.
 
     Raises:
@@ -250,7 +251,7 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
     """
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.classify import load_model  # noqa: PLC0415
-    path = Path(path)
+    path = Path(assets.resolve(path))
     if not (path / STYLEX_FILE).is_file() and (path / "network" / STYLEX_FILE).is_file():
         path = path / "network"
     if not (path / STYLEX_FILE).is_file() or not (path / "E").is_dir():
