@@ -4,8 +4,8 @@ Pure pieces (jitted, seeded, no global state): :func:`make_classifier_step`,
 :func:`make_segmenter_step` build ``train_step(state, batch, key) -> (state, metrics)``
 (the state argument is donated); :func:`predict_logits`, :func:`evaluate_classifier`,
 :func:`evaluate_segmenter` and :func:`mean_iou` evaluate. :func:`run_classifier` /
-:func:`run_segmenter` are the small runners behind ``python -m train.classifier`` and
-``python -m train.segmenter``: data -> training (tqdm bar with ETA) -> held-out
+:func:`run_segmenter` are the small runners behind ``jaxgan train-classifier`` and
+``jaxgan train-segmenter``: data -> training (tqdm bar with ETA) -> held-out
 evaluation -> checkpoint.
 
 Seeding: one ``seed`` drives everything - the shapes datasets (train = scene indices
