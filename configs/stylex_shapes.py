@@ -4,7 +4,7 @@ configuration of the StyleGAN2 trainer: the ``stylex`` group adds the classifier
 generator, the encoder path and the frozen classifier.
 
 Train with ``jaxgan explain train --config stylex_shapes --out OUT`` (or
-``python -m train --config stylex_shapes --out OUT``). ``stylex.init_from`` starts G (and D,
+``jaxgan train --config stylex_shapes --out OUT``). ``stylex.init_from`` starts G (and D,
 the encoder backbone) from a plain run's export, which saves most of the CPU time; set it
 to ``''`` to train from scratch. ``stylex.init_e_from`` starts the encoder from an inversion
 encoder of that G.

@@ -1,4 +1,4 @@
-"""``python -m eval.invert ...``: the same as ``jaxgan invert ...``.
+"""``python -m jaxgan.eval.invert ...``: the same as ``jaxgan invert ...``.
 
 Example::
 
