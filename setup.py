@@ -11,6 +11,7 @@ FOLDERS = {"jaxgan.configs": "configs", "jaxgan.train": "train", "jaxgan.eval": 
 setup(
     packages=find_packages(include=["jaxgan", "jaxgan.*"]) + list(FOLDERS),
     package_dir=FOLDERS,
-    package_data={"jaxgan.assets": ["manifest.json", "*/*", "*/*/*", "*/*/*/*", "*/*/*/*/*"]},
+    package_data={"jaxgan.assets": ["manifest.json", "**/*"]},
+    exclude_package_data={"": ["__pycache__/*", "*.pyc"]},
     include_package_data=False,
 )

@@ -209,9 +209,9 @@ def export(path, defs, state) -> None:
     path = Path(path)
     save_network(path / "E", defs.stylex.E, jax.device_get(state.e), overwrite=True)
     sx = defs.stylex
-    if sx.classifier_path and Path(sx.classifier_path).is_dir():
+    if sx.classifier_path and Path(assets.resolve(sx.classifier_path)).is_dir():
         shutil.rmtree(path / "classifier", ignore_errors=True)
-        shutil.copytree(sx.classifier_path, path / "classifier")
+        shutil.copytree(assets.resolve(sx.classifier_path), path / "classifier")
     (path / STYLEX_FILE).write_text(json.dumps(
         {"classifier": sx.classifier_path, "mode": sx.mode, "loss": sx.loss._asdict()},
         indent=2) + "\n")
