@@ -2,7 +2,8 @@
 
 Trains a small shapes generator and a short StylEx from it, inverts held-out scenes, fits a
 GANalyze direction, runs StylEx AttFind + the counterfactual report and GAN dissection, and
-writes ``OUT/explorer/index.html``. About 15 minutes on 2 CPU cores; rerun to resume.
+writes ``OUT/explorer/index.html``. About 9 minutes on 2 CPU cores; rerun to resume;
+``--quick`` trains nothing (a smoke run on the built-in networks).
 """
 from __future__ import annotations
 
@@ -38,6 +39,6 @@ def _run(args: argparse.Namespace) -> int:
 
 COMMANDS = (
     Command("demo", "the main job: train small nets on shapes, invert, a direction, StylEx "
-            "AttFind, dissection, and the explorer page (~15 min on 2 CPU cores)",
+            "AttFind, dissection, and the explorer page (~9 min on 2 CPU cores)",
             _arguments, _run),
 )
