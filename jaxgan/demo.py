@@ -12,7 +12,7 @@ folder carries the command's ``explorer.json``. A stage whose output file exists
 so rerunning the same command resumes after an interruption (training stages also resume
 from their checkpoints). ``quick=True`` trains nothing: the other stages run a few steps on the
 built-in networks (``builtin:G_shapes32_60k``, ``builtin:stylex_shapes``; a smoke run of every
-stage and the page, about a minute of mostly XLA compilation).
+stage and the page, a few minutes of mostly XLA compilation).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
     p.add_argument("--quick", action="store_true",
                    help="no training: a few steps of every other stage on the built-in "
-                        "networks (a smoke run of about a minute, results meaningless)")
+                        "networks (a smoke run of a few minutes, results meaningless)")
     p.add_argument("--classifier", default=CLASSIFIER,
                    help=f"two-class shapes classifier StylEx explains (default {CLASSIFIER})")
     p.add_argument("--segmenter", default=SEGMENTER,
