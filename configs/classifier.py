@@ -1,4 +1,4 @@
-"""Presets for the classifier and segmenter runners (``train.classifier`` / ``train.segmenter``).
+"""Presets for the classifier and segmenter runners (``jaxgan train-classifier`` / ``train-segmenter``).
 
 Each preset is a plain dict ``{'kind', 'train', 'model'}``: ``train`` holds
 :class:`jaxgan.classify.TrainOptions` fields, ``model`` holds
@@ -71,8 +71,8 @@ def get_config(name: str | None = None) -> dict:
     """
     if name is None:
         raise ValueError("configs/classifier.py holds classifier/segmenter presets "
-                         f"{list(PRESETS)}, not a GAN config: use `python -m train.classifier "
-                         "--preset NAME` or `python -m train.segmenter`")
+                         f"{list(PRESETS)}, not a GAN config: use `jaxgan train-classifier "
+                         "--preset NAME` or `jaxgan train-segmenter`")
     if name not in _PRESETS:
         raise ValueError(f"unknown preset {name!r}; known presets: {list(PRESETS)}")
     return copy.deepcopy(_PRESETS[name])

@@ -2,7 +2,7 @@
 with half its channels, trained for 14 kimg, so that the whole demo (G, StylEx, inversion, a
 direction, AttFind, dissection, explorer) fits in 15 minutes on 2 CPU cores. Samples are
 blurry at this length; ``shapes32`` is the quality preset."""
-from configs import shapes32
+from . import shapes32
 
 
 def get_config():

@@ -2,10 +2,10 @@
 conditioned on the two-factor classifier ``circle_and_sun`` (circle AND sun), initialised
 from a ``demo_shapes`` export (``stylex.init_from`` / ``stylex.init_d_from``, set by the
 demo) and trained briefly with the encoder path (no LPIPS term, for CPU time)."""
-from configs import demo_shapes
+from . import demo_shapes
 
 #: The task's classifier (``jaxgan demo`` passes the same one, ``jaxgan.demo.CLASSIFIER``).
-CLASSIFIER = "tests/fixtures/trained/classifier_shapes_circle_and_sun"
+CLASSIFIER = "builtin:classifier_shapes_circle_and_sun"
 
 
 def get_config():

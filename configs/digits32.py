@@ -1,5 +1,5 @@
 """Class-conditional StyleGAN2 on scikit-learn's real handwritten digits, 32², 1 channel."""
-from configs import base
+from . import base
 
 
 def get_config():

@@ -10,10 +10,10 @@ compare the parameterisations with ``jaxgan adapt report --out out/domain_shapes
 (affines + ToRGB), ``'affine_light_plus'`` (rank-``domain.rank`` affine updates + ToRGB),
 ``'full'`` (every G parameter; the baseline).
 """
-from configs import base
+from . import base
 
-PRETRAINED_G = "tests/fixtures/trained/G_shapes32_60k"
-PRETRAINED_D = "tests/fixtures/trained/D_shapes32_60k"
+PRETRAINED_G = "builtin:G_shapes32_60k"
+PRETRAINED_D = "builtin:D_shapes32_60k"
 
 
 def get_config():

@@ -2,7 +2,7 @@
 
 Set ``data.path=/path/to/images``; ``mesh.fsdp`` to shard parameters on big meshes.
 """
-from configs import base
+from . import base
 
 
 def get_config():

@@ -1,5 +1,5 @@
 """Built-in shapes scenes at 32², unconditional: the README main job (CPU, minutes)."""
-from configs import base
+from . import base
 
 
 def get_config():

@@ -2,7 +2,7 @@
 
 Set ``data.path`` and ``data.resolution`` (e.g. 1024); ``mesh.fsdp`` to shard parameters.
 """
-from configs import base
+from . import base
 
 
 def get_config():

@@ -4,7 +4,7 @@ configuration of the StyleGAN2 trainer: the ``stylex`` group adds the classifier
 generator, the encoder path and the frozen classifier.
 
 Train with ``jaxgan explain train --config stylex_shapes --out OUT`` (or
-``python -m train --config stylex_shapes --out OUT``). ``stylex.init_from`` starts G (and D,
+``jaxgan train --config stylex_shapes --out OUT``). ``stylex.init_from`` starts G (and D,
 the encoder backbone) from a plain run's export, which saves most of the CPU time; set it
 to ``''`` to train from scratch. ``stylex.init_e_from`` starts the encoder from an inversion
 encoder of that G.
@@ -12,16 +12,16 @@ encoder of that G.
 ``large_low_horizon`` (the same factors, low horizon), ``red_high_horizon`` (red object AND
 high horizon; preset ``stylex_shapes_red``) and ``circle_and_sun`` (circle AND sun) are the
 other two-factor tasks: override ``data.task`` and ``stylex.classifier``
-(``tests/fixtures/trained/classifier_shapes_<task>``). ``circle_and_sun``'s 2-px suns are
+(``builtin:classifier_shapes_<task>``). ``circle_and_sun``'s 2-px suns are
 drawn by too few of the base G's samples for the encoder path to learn them at CPU budgets
 (README).
 """
-from configs import base
+from . import base
 
-CLASSIFIER = "tests/fixtures/trained/classifier_shapes_large_high_horizon"
-PRETRAINED_G = "tests/fixtures/trained/G_shapes32_60k"
-PRETRAINED_D = "tests/fixtures/trained/D_shapes32_60k"
-PRETRAINED_E = "tests/fixtures/trained/encoder_shapes32_60k"
+CLASSIFIER = "builtin:classifier_shapes_large_high_horizon"
+PRETRAINED_G = "builtin:G_shapes32_60k"
+PRETRAINED_D = "builtin:D_shapes32_60k"
+PRETRAINED_E = "builtin:encoder_shapes32_60k"
 
 
 def get_config():

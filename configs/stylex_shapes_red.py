@@ -9,9 +9,9 @@ images and 0.71 for the others (0.79 overall); single style channels make the ob
 at most 34-41% of the images that need it, so hue does not reach the top-4 "changes the
 factor in most images" bar.
 """
-from configs import stylex_shapes
+from . import stylex_shapes
 
-CLASSIFIER = "tests/fixtures/trained/classifier_shapes_red_high_horizon"
+CLASSIFIER = "builtin:classifier_shapes_red_high_horizon"
 
 
 def get_config():

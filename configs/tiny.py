@@ -1,5 +1,5 @@
 """Tiny preset for tests and smoke runs: 16² shapes, a few channels, a few steps."""
-from configs import base
+from . import base
 
 
 def get_config():

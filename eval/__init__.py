@@ -1,1 +1,1 @@
-"""Evaluation entry points (``python -m eval.generate``, metrics)."""
+"""Evaluation entry points (``python -m jaxgan.eval.generate``, metrics)."""

@@ -1,8 +1,8 @@
-"""``python -m eval.generate ...``: the same as ``jaxgan generate ...``.
+"""``python -m jaxgan.eval.generate ...``: the same as ``jaxgan generate ...``.
 
 Example::
 
-    python -m eval.generate --ckpt out/g32 --seeds 0-15 --outdir out/generate --grid
+    python -m jaxgan.eval.generate --ckpt out/g32 --seeds 0-15 --outdir out/generate --grid
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""``python -m eval.invert ...``: the same as ``jaxgan invert ...``.
+"""``python -m jaxgan.eval.invert ...``: the same as ``jaxgan invert ...``.
 
 Example::
 
-    python -m eval.invert --ckpt tests/fixtures/trained/G_shapes32 --data shapes --num 16 \
+    python -m jaxgan.eval.invert --ckpt builtin:G_shapes32_60k --data shapes --num 16 \
         --space wplus --steps 1000 --out out/invert
 """
 from __future__ import annotations

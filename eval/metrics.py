@@ -1,8 +1,8 @@
-"""``python -m eval.metrics ...``: the same as ``jaxgan metrics ...``.
+"""``python -m jaxgan.eval.metrics ...``: the same as ``jaxgan metrics ...``.
 
 Example::
 
-    python -m eval.metrics --ckpt out/shapes32/network --metrics fd_classifier,ppl_wend --data shapes
+    python -m jaxgan.eval.metrics --ckpt out/shapes32/network --metrics fd_classifier,ppl_wend --data shapes
 """
 from __future__ import annotations
 

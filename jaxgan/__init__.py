@@ -9,12 +9,15 @@ operations are pure functions over explicit pytrees (see :mod:`jaxgan.model`)::
     st = jaxgan.styles(G, g_vars, ws)                 # StyleSpace pytree
     img = jaxgan.synthesize(G, g_vars, styles=st)     # [N, R, R, C]
 """
+from jaxgan import _checkout
 from jaxgan.model import (default_fused_modconv, discriminate, encode, generate,
                           init_discriminator, init_encoder, init_generator, mapping,
                           mapping_update_w_avg, style_mixing, styles, synthesize,
                           variables_shape)
 from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
                                  config_from_json)
+
+_checkout.install()   # from a source checkout: jaxgan.configs/train/eval -> configs/ train/ eval/
 
 __version__ = "0.1.0"
 

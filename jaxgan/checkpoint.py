@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import assets
 from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
                                  config_from_json)
 
@@ -183,7 +184,8 @@ def resolve_checkpoint(path, net: str | None = None) -> Path:
 
     Args:
       path: a checkpoint directory, or a directory of per-network checkpoints
-        (``G/``, ``D/``, ``G_ema/``) as written by ``jaxgan convert``.
+        (``G/``, ``D/``, ``G_ema/``) as written by ``jaxgan convert``, or ``builtin:NAME``
+        (a network shipped in :mod:`jaxgan.assets`).
       net: pick this sub-checkpoint (``'G'``, ``'D'``, ``'G_ema'``); None picks ``path``
         itself if it holds ``arch.json``, else ``G_ema``, else ``G``.
 
@@ -193,7 +195,7 @@ def resolve_checkpoint(path, net: str | None = None) -> Path:
     Raises:
       CheckpointError: nothing suitable is there (the message says what was expected).
     """
-    path = Path(path)
+    path = Path(assets.resolve(path))
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory {path} does not exist (expected a "
                               f"directory with {ARCH_FILE} and {VARIABLES_DIR}/, as written by "

@@ -4,8 +4,8 @@ Pure pieces (jitted, seeded, no global state): :func:`make_classifier_step`,
 :func:`make_segmenter_step` build ``train_step(state, batch, key) -> (state, metrics)``
 (the state argument is donated); :func:`predict_logits`, :func:`evaluate_classifier`,
 :func:`evaluate_segmenter` and :func:`mean_iou` evaluate. :func:`run_classifier` /
-:func:`run_segmenter` are the small runners behind ``python -m train.classifier`` and
-``python -m train.segmenter``: data -> training (tqdm bar with ETA) -> held-out
+:func:`run_segmenter` are the small runners behind ``jaxgan train-classifier`` and
+``jaxgan train-segmenter``: data -> training (tqdm bar with ETA) -> held-out
 evaluation -> checkpoint.
 
 Seeding: one ``seed`` drives everything - the shapes datasets (train = scene indices
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -37,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan import assets
 from jaxgan.data import get_task, load_digits_dataset, make_task_dataset, render_shapes, to_float
 from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_classifier,
                                     init_classifier, predict_logits)
@@ -360,7 +360,7 @@ def load_model(path):
     """Load a checkpoint written by :func:`save_model`.
 
     Args:
-      path: the checkpoint directory.
+      path: the checkpoint directory, or ``builtin:NAME`` (a network in :mod:`jaxgan.assets`).
 
     Returns:
       ``(module, variables)`` with ``variables = {'params': ...}`` as JAX arrays.
@@ -370,8 +370,7 @@ def load_model(path):
       ValueError: ``arch.json`` is not a classifier or segmenter config.
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415
-    from jaxgan.checkpoint import write_dir_atomic  # noqa: PLC0415
-    path = Path(path).absolute()
+    path = Path(assets.resolve(path)).absolute()
     if not (path / ARCH_FILE).is_file() or not (path / PARAMS_DIR).is_dir():
         raise FileNotFoundError(f"{path} is not a classifier/segmenter checkpoint "
                                 f"(expected {ARCH_FILE} and {PARAMS_DIR}/)")

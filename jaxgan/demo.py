@@ -10,8 +10,9 @@ Every stage is the existing ``jaxgan`` subcommand, run in-process through its pa
 (:func:`run_command`), so the demo is exactly what those commands do and each result
 folder carries the command's ``explorer.json``. A stage whose output file exists is skipped,
 so rerunning the same command resumes after an interruption (training stages also resume
-from their checkpoints). ``quick=True`` shrinks every stage to tiny nets and a few steps
-(a smoke run; its results mean nothing).
+from their checkpoints). ``quick=True`` trains nothing: the other stages run a few steps on the
+built-in networks (``builtin:G_shapes32_60k``, ``builtin:stylex_shapes``; a smoke run of every
+stage and the page, a few minutes of mostly XLA compilation).
 """
 from __future__ import annotations
 
@@ -21,17 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-#: The trained classifier (two planted factors: circle AND sun) and segmenter the demo uses
-#: unless told otherwise (committed fixtures, 32 px; see tests/fixtures/trained/README.md).
-CLASSIFIER = "tests/fixtures/trained/classifier_shapes_circle_and_sun"
-SEGMENTER = "tests/fixtures/trained/segmenter_shapes"
+from jaxgan import assets
 
-#: Overrides that shrink both training configs for ``quick`` (smoke) runs.
-QUICK_TRAIN = ["batch_size=4", "data.num_images=64", "G.channel_base=128", "G.channel_max=16",
-               "G.z_dim=16", "G.w_dim=16", "D.channel_base=128", "D.channel_max=16",
-               "D.mbstd_group_size=2", "run.total_kimg=0.008", "run.tick_kimg=0.004",
-               "run.snapshot_ticks=2", "run.image_ticks=2", "run.grid=(2,2)", "ema_kimg=0.01"]
-QUICK_STYLEX = ["stylex.e_channel_base=128", "stylex.e_channel_max=16"]
+#: The trained classifier (two planted factors: circle AND sun) and segmenter the demo uses
+#: unless told otherwise (built-in networks, 32 px; provenance in jaxgan/assets/manifest.json).
+CLASSIFIER = "builtin:classifier_shapes_circle_and_sun"
+SEGMENTER = "builtin:segmenter_shapes"
+
+#: The built-in networks ``quick`` runs use instead of training (see :mod:`jaxgan.assets`).
+QUICK_GENERATOR = "builtin:G_shapes32_60k"
+QUICK_STYLEX = "builtin:stylex_shapes"
 
 
 @dataclass(frozen=True)
@@ -56,28 +56,33 @@ def stages(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIF
     Args:
       out: the demo's output folder.
       seed: the one seed of every stage.
-      quick: tiny nets and a few steps (smoke run).
+      quick: no training; a few steps of every other stage on the built-in generator and
+        StylEx model (smoke run).
       classifier: two-class shapes classifier checkpoint StylEx explains (32 px, or the
-        demo's resolution).
+        demo's resolution); not used by ``quick`` (the built-in StylEx has its own).
       segmenter: shapes segmenter checkpoint (direction assessor and dissection).
 
     Returns:
-      ``[Stage, ...]``: generator, stylex, invert, directions, explain, dissect.
+      ``[Stage, ...]``: generator, stylex, invert, directions, explain, dissect (``quick``:
+      the last four).
     """
     o = Path(out)
     g, sx = o / "generator", o / "stylex"
-    g_net = str(g / "network")
+    g_net = QUICK_GENERATOR if quick else str(g / "network")
+    sx_net = QUICK_STYLEX if quick else str(sx / "network")
     s = str(seed)
     q = quick
-    train_extra = (QUICK_TRAIN if q else []) + [f"seed={seed}"]
-    return [
+    train_extra = [f"seed={seed}"]
+    training = [
         Stage("train generator (configs/demo_shapes.py)", "generator/network/G_ema/arch.json",
               ("train", "--config", "demo_shapes", "--out", str(g), *train_extra)),
         Stage("train StylEx from it (configs/demo_stylex.py)", "stylex/network/stylex.json",
               ("explain", "train", "--config", "demo_stylex", "--out", str(sx),
                f"stylex.init_from={g / 'network' / 'G_ema'}",
                f"stylex.init_d_from={g / 'network' / 'D'}", f"stylex.classifier={classifier}",
-               *train_extra, *(QUICK_STYLEX if q else []), f"stylex.seed={seed}")),
+               *train_extra, f"stylex.seed={seed}")),
+    ]
+    return ([] if quick else training) + [
         Stage("invert held-out scenes", "invert/explorer.json",
               ("invert", "--ckpt", g_net, "--data", "shapes", "--num", "2" if q else "8",
                "--steps", "4" if q else "150", "--lpips", "0", "--l2", "1", "--lr", "0.05",
@@ -89,7 +94,7 @@ def stages(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIF
                "--num-strip", "2" if q else "6", "--alphas=-0.3,-0.15,0,0.15,0.3",
                "--seed", s, "--out", str(o / "directions" / "ganalyze_object_size"))),
         Stage("explain: StylEx AttFind + counterfactual report", "explain/explorer.json",
-              ("explain", "report", "--ckpt", str(sx / "network"), "--out", str(o / "explain"),
+              ("explain", "report", "--ckpt", sx_net, "--out", str(o / "explain"),
                "--num-images", "12" if q else "64", "--k", "2" if q else "3",
                "--num-indices", "3" if q else "6", "--prefilter", "8" if q else "96",
                "--chunk", "64" if q else "256", "--seed", s, "--reuse")),
@@ -143,9 +148,9 @@ def run_demo(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASS
     log = log or sys.stderr
     out = Path(out)
     for flag, path in (("classifier", classifier), ("segmenter", segmenter)):
-        if not Path(path).is_dir():
-            raise FileNotFoundError(f"demo: {flag} checkpoint {path} does not exist (run from the "
-                                    f"repository root, or pass --{flag} DIR)")
+        if not Path(assets.resolve(path)).is_dir():
+            raise FileNotFoundError(f"demo: {flag} checkpoint {path} does not exist "
+                                    f"(pass --{flag} DIR or builtin:NAME)")
     out.mkdir(parents=True, exist_ok=True)
     todo = stages(out, seed=seed, quick=quick, classifier=classifier, segmenter=segmenter)
     t0 = time.perf_counter()

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 # Test-speed settings, made before jax is imported by any test module (never in the
 # library): a persistent compilation cache shared by every test and subprocess of the

@@ -197,10 +197,10 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_cli_rejects_unknown_keys(capsys):
-    from train.classifier import main
+    from jaxgan.train.classifier import main
     assert main(["--task", "digits", "--set", "bogus=1", "--no-save", "--no-progress"]) == 2
     assert "bogus" in capsys.readouterr().err
-    from configs.classifier import PRESETS, get_config
+    from jaxgan.configs.classifier import PRESETS, get_config
     assert set(PRESETS) == {"shapes_shape", "shapes_has_sun", "digits", "segmenter_shapes"}
     for name in PRESETS:
         cfg = get_config(name)

@@ -223,5 +223,5 @@ def test_console_script_and_module_entry(tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and "nope does not exist" in p.stderr
     assert "Traceback" not in p.stderr
-    from eval.generate import main as eval_main
+    from jaxgan.eval.generate import main as eval_main
     assert eval_main(["--ckpt", str(tmp_path / "nope"), "--seeds", "0"]) == 2

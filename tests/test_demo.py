@@ -3,8 +3,8 @@
 Default tests check the orchestration with a recording runner (every stage's command line
 parses with the real ``jaxgan`` parser, order, resume by skipping finished stages, ``redo``,
 errors) and that the explorer page collects the stages' manifests. The end-to-end run of the
-real pipeline with ``--quick`` (tiny nets, a few steps) is ``slow``: compiling the training
-steps alone takes over a minute on 2 CPU cores.
+real pipeline with ``--quick`` (no training: a few steps of every other stage on the built-in
+networks) is ``slow``; ``.ci/wheel_check.sh`` runs it from an installed wheel.
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def test_stage_command_lines_parse_with_the_real_cli(tmp_path):
     parser = build_parser()
     for quick in (False, True):
         sts = demo.stages(tmp_path / "o", seed=3, quick=quick)
-        assert [s.argv[0] for s in sts] == ["train", "explain", "invert", "directions",
-                                           "explain", "dissect"]
+        assert [s.argv[0] for s in sts] == ["train", "explain"][2 * quick:] + [
+            "invert", "directions", "explain", "dissect"]
         for st in sts:
             args = parser.parse_args(list(st.argv))           # SystemExit on a bad flag
             assert getattr(args, "seed", 3) == 3 or "seed=3" in st.argv
@@ -66,7 +66,10 @@ def test_stage_command_lines_parse_with_the_real_cli(tmp_path):
             assert out is None or Path(out).is_relative_to(tmp_path / "o")
     quick = {s.name: s.argv for s in demo.stages(tmp_path, quick=True)}
     full = {s.name: s.argv for s in demo.stages(tmp_path)}
-    assert quick.keys() == full.keys() and any(quick[k] != full[k] for k in full)
+    assert quick.keys() < full.keys() and all(quick[k] != full[k] for k in quick)
+    # quick trains nothing: its stages read only the built-in networks
+    ckpts = [a[a.index("--ckpt") + 1] for a in quick.values()]
+    assert set(ckpts) == {demo.QUICK_GENERATOR, demo.QUICK_STYLEX}
 
 
 def test_demo_runs_stages_in_order_resumes_and_builds_the_explorer(tmp_path):
@@ -123,7 +126,7 @@ def test_quick_demo_end_to_end(tmp_path):
     for p in out.rglob(mf.MANIFEST_NAME):
         mf.validate_manifest(mf.load_manifest(p), p.parent)
     kinds = {r["manifest"]["kind"] for r in results}
-    assert {"training", "inversion", "directions", "stylex", "dissection"} <= kinds
+    assert {"inversion", "directions", "stylex", "dissection"} <= kinds
     sections = {s["type"] for r in results for s in r["manifest"]["sections"]}
     assert {"gallery", "table", "plot", "chart"} <= sections
     html = res["explorer"].read_text()

@@ -24,7 +24,7 @@ def _gen(G, g, z):
 
 
 def _tiny_cfg(g_path, d_path, param, rank=2):
-    from configs import tiny
+    from jaxgan.configs import tiny
     c = tiny.get_config()
     c.loss.pl_weight = 0.0
     c.optim.d_reg_interval = None             # Dboth: one D phase to compile
@@ -38,7 +38,7 @@ def _tiny_cfg(g_path, d_path, param, rank=2):
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """A tiny source G/D saved as checkpoints (the run's ``init_from``)."""
-    from configs import tiny
+    from jaxgan.configs import tiny
     from jaxgan.checkpoint import save_network
     from jaxgan.training.loop import build_run
     c = tiny.get_config()

@@ -133,7 +133,7 @@ def test_scan_finds_nested_manifests_and_plain_folders(tmp_path):
 
 
 def test_page_is_self_contained_and_links_resolve(tmp_path):
-    dirs = make_tree(tmp_path)
+    make_tree(tmp_path)
     index = build_explorer(tmp_path)
     assert index == tmp_path.resolve() / "explorer" / "index.html"
     html = index.read_text()

@@ -3,7 +3,6 @@
 inversion quality and W+ <= W <= Z on held-out real images."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import jax
@@ -13,8 +12,7 @@ import pytest
 
 import jaxgan
 from jaxgan.invert import (DistanceWeights, ProjectConfig, image_distance, latent_noise_scale,
-                           latent_stats, learning_rate, noise_regularizer, noise_template,
-                           normalize_noise, project)
+                           latent_stats, learning_rate, noise_regularizer, normalize_noise, project)
 
 G_FIXTURE = Path(__file__).parent / "fixtures" / "trained" / "G_shapes32"
 PIXEL = DistanceWeights(lpips=0.0, l2=1.0)

@@ -1,6 +1,6 @@
-"""``python -m train --config PRESET [key=value ...] --out DIR``: train or resume a StyleGAN2.
+"""``python -m jaxgan.train --config PRESET --out DIR [key=value ...]`` (= ``jaxgan train``): train or resume a StyleGAN2.
 
-Presets live in ``configs/`` (tiny, shapes32, digits32, paper256, stylegan2) or pass a
+Presets live in ``configs/`` (installed as ``jaxgan.configs``) (tiny, shapes32, digits32, paper256, stylegan2) or pass a
 path to any ``.py`` file with ``get_config()``. Overrides use dotted keys, e.g.
 ``batch_size=32 data.path=/imgs augment.mode=fixed augment.p=0.2``; unknown keys fail.
 """
@@ -11,7 +11,7 @@ import sys
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = parser or argparse.ArgumentParser(prog="python -m train", description=__doc__,
+    p = parser or argparse.ArgumentParser(prog="python -m jaxgan.train", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="shapes32", help="preset name or path (default shapes32)")
     p.add_argument("--out", required=True, help="run directory (resumes if it has checkpoints)")

@@ -2,14 +2,16 @@
 
 Usage (CPU, a few minutes each)::
 
-    python -m train.classifier --task shapes:shape       # preset shapes_shape, >= 98%
-    python -m train.classifier --task digits             # preset digits, >= 95% (test split)
-    python -m train.classifier --task shapes:is_circle --steps 300 --out out/is_circle
-    python -m train.classifier --preset shapes_has_sun --set model.widths=8,16,32
+    jaxgan train-classifier --task shapes:shape       # preset shapes_shape, >= 98%
+    jaxgan train-classifier --task digits             # preset digits, >= 95% (test split)
+    jaxgan train-classifier --task shapes:is_circle --steps 300 --out out/is_circle
+    jaxgan train-classifier --preset shapes_has_sun model.widths=8,16,32
 
-``--task`` picks the data (``digits`` or ``shapes:<task>``, see ``jaxgan.data.TASKS``)
-and, without ``--preset``, the preset (``configs/classifier.py``). ``--set KEY=VALUE``
-overrides any ``TrainOptions`` field (``steps=300``) or model field (``model.depth=2``).
+(``python -m jaxgan.train.classifier`` is the same.) ``--task`` picks the data (``digits`` or
+``shapes:<task>``, see ``jaxgan.data.TASKS``) and, without ``--preset``, the preset
+(``configs/classifier.py``). Positional ``KEY=VALUE`` overrides (the syntax of every jaxgan
+config; ``--set KEY=VALUE`` is the same) set any ``TrainOptions`` field (``steps=300``) or
+model field (``model.depth=2``).
 The checkpoint (``arch.json`` + orbax params + ``metrics.json``) goes to ``--out``
 (default ``out/classifier_<task>``); load it with ``jaxgan.classify.load_model``.
 """
@@ -19,7 +21,7 @@ import argparse
 import ast
 import sys
 
-from configs.classifier import PRESETS, get_config, preset_for_task
+from jaxgan.configs.classifier import PRESETS, get_config, preset_for_task
 
 
 def _parse_value(text: str):
@@ -32,11 +34,19 @@ def _parse_value(text: str):
         return text
 
 
-def build_parser(kind: str) -> argparse.ArgumentParser:
-    """Flags shared by ``train.classifier`` and ``train.segmenter``."""
-    p = argparse.ArgumentParser(prog=f"python -m train.{kind}",
-                                description=__doc__ if kind == "classifier" else None,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(kind: str, parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Flags shared by ``train-classifier`` and ``train-segmenter``.
+
+    Args:
+      kind: ``'classifier'`` or ``'segmenter'``.
+      parser: add the flags to this parser (a ``jaxgan`` subcommand's) instead of a new one.
+
+    Returns:
+      The parser.
+    """
+    p = parser or argparse.ArgumentParser(prog=f"python -m jaxgan.train.{kind}",
+                                          description=__doc__ if kind == "classifier" else None,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter)
     if kind == "classifier":
         p.add_argument("--task", default=None,
                        help="'digits' or 'shapes:<task>' (default: the preset's)")
@@ -49,7 +59,9 @@ def build_parser(kind: str) -> argparse.ArgumentParser:
     p.add_argument("--num-train", type=int, dest="num_train", help="shapes training images")
     p.add_argument("--num-test", type=int, dest="num_test", help="shapes held-out images")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a TrainOptions field, or a model field as model.KEY")
+                   help="the same as a positional KEY=VALUE override")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="override a TrainOptions field (steps=300), or a model field as model.KEY")
     p.add_argument("--out", default=None, help="checkpoint directory")
     p.add_argument("--no-save", action="store_true", help="do not write a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -70,10 +82,10 @@ def resolve_config(args: argparse.Namespace, kind: str) -> dict:
               "num_test"):
         if getattr(args, k) is not None:
             cfg["train"][k] = getattr(args, k)
-    for item in args.set:
+    for item in [*args.set, *getattr(args, "overrides", [])]:
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"override {item!r} is not of the form KEY=VALUE")
         where, _, field = key.rpartition(".")
         if where not in ("", "model", "train"):
             raise ValueError(f"--set key {key!r}: use FIELD, train.FIELD or model.FIELD")
@@ -83,17 +95,33 @@ def resolve_config(args: argparse.Namespace, kind: str) -> dict:
 
 def main(argv=None, kind: str = "classifier") -> int:
     """Parse flags, train, print the held-out metric, save. Returns the exit status."""
-    from jaxgan import classify  # noqa: PLC0415 (keep --help fast)
     args = build_parser(kind).parse_args(argv)
     try:
-        cfg = resolve_config(args, kind)
-        tag = cfg["train"]["task"].replace(":", "_")
-        out = None if args.no_save else (args.out or f"out/{kind}_{tag}")
-        run = classify.run_classifier if kind == "classifier" else classify.run_segmenter
-        res = run(cfg["train"], cfg["model"], out=out, progress=not args.no_progress)
+        return run(args, kind)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def run(args: argparse.Namespace, kind: str = "classifier") -> int:
+    """Train from parsed flags, print the held-out metric, save.
+
+    Args:
+      args: flags of :func:`build_parser`.
+      kind: ``'classifier'`` or ``'segmenter'``.
+
+    Returns:
+      0.
+
+    Raises:
+      ValueError: a bad preset, flag or override.
+    """
+    from jaxgan import classify  # noqa: PLC0415 (keep --help fast)
+    cfg = resolve_config(args, kind)
+    tag = cfg["train"]["task"].replace(":", "_")
+    out = None if args.no_save else (args.out or f"out/{kind}_{tag}")
+    runner = classify.run_classifier if kind == "classifier" else classify.run_segmenter
+    res = runner(cfg["train"], cfg["model"], out=out, progress=not args.no_progress)
     m = res["metrics"]
     if kind == "classifier":
         print(f"held-out accuracy: {m['test_accuracy']:.4f} on {m['num_test']} images "

@@ -2,11 +2,11 @@
 
 Usage (CPU, a few minutes)::
 
-    python -m train.segmenter                          # preset segmenter_shapes, mIoU >= 0.9
-    python -m train.segmenter --steps 200 --out out/seg_quick
-    python -m train.segmenter --set model.concepts=sky,ground,object
+    python -m jaxgan.train.segmenter                          # preset segmenter_shapes, mIoU >= 0.9
+    python -m jaxgan.train.segmenter --steps 200 --out out/seg_quick
+    python -m jaxgan.train.segmenter --set model.concepts=sky,ground,object
 
-Same flags as ``train.classifier`` (no ``--task``: the data is always the shapes
+Same flags as ``jaxgan.train.classifier`` (no ``--task``: the data is always the shapes
 scenes). The checkpoint goes to ``--out`` (default ``out/segmenter_shapes``); load it
 with ``jaxgan.classify.load_model`` and use ``jaxgan.nets.segmenter.segment``.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from train.classifier import main as _main
+from .classifier import main as _main
 
 
 def main(argv=None) -> int:

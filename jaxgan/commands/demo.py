@@ -2,7 +2,8 @@
 
 Trains a small shapes generator and a short StylEx from it, inverts held-out scenes, fits a
 GANalyze direction, runs StylEx AttFind + the counterfactual report and GAN dissection, and
-writes ``OUT/explorer/index.html``. About 15 minutes on 2 CPU cores; rerun to resume.
+writes ``OUT/explorer/index.html``. About 9 minutes on 2 CPU cores; rerun to resume;
+``--quick`` trains nothing (a smoke run on the built-in networks).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny nets and a few steps everywhere (a smoke run, results meaningless)")
+                   help="no training: a few steps of every other stage on the built-in "
+                        "networks (a smoke run of a few minutes, results meaningless)")
     p.add_argument("--classifier", default=CLASSIFIER,
                    help=f"two-class shapes classifier StylEx explains (default {CLASSIFIER})")
     p.add_argument("--segmenter", default=SEGMENTER,
@@ -37,6 +39,6 @@ def _run(args: argparse.Namespace) -> int:
 
 COMMANDS = (
     Command("demo", "the main job: train small nets on shapes, invert, a direction, StylEx "
-            "AttFind, dissection, and the explorer page (~15 min on 2 CPU cores)",
+            "AttFind, dissection, and the explorer page (~9 min on 2 CPU cores)",
             _arguments, _run),
 )

@@ -124,8 +124,9 @@ def _load(args):
 def _instrument(path, flag):
     if path is None:
         return None
+    from jaxgan import assets  # noqa: PLC0415
     from jaxgan.classify import load_model  # noqa: PLC0415
-    if not Path(path).is_dir():
+    if not Path(assets.resolve(path)).is_dir():
         raise UsageError(f"{flag} {path}: no such directory")
     return load_model(path)
 

@@ -22,7 +22,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
     p.add_argument("--net", choices=["G", "G_ema"], help="sub-checkpoint (default G_ema, else G)")
     p.add_argument("--segmenter", required=True,
-                   help="segmenter checkpoint (python -m train.segmenter)")
+                   help="segmenter checkpoint (jaxgan train-segmenter, or builtin:segmenter_shapes)")
     p.add_argument("--layer", action="append", required=True, dest="layers",
                    help="layer to dissect, e.g. b16.conv0 (repeatable; 'all' for every layer)")
     p.add_argument("--concepts", default="", help="comma-separated concepts to study causally "

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from jaxgan.cli import Command, UsageError
 
-#: Default offline feature nets: the classifiers written by ``python -m train.classifier``.
-DEFAULT_FEATURE_NETS = {"shapes": "out/classifier_shapes_shape", "digits": "out/classifier_digits"}
+#: Default offline feature nets: built-in classifiers (``jaxgan.assets``), made by
+#: ``jaxgan train-classifier --task shapes:shape`` / ``--task digits``.
+DEFAULT_FEATURE_NETS = {"shapes": "builtin:classifier_shapes_shape",
+                        "digits": "builtin:classifier_digits"}
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -35,8 +37,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=None, help="data resolution (default: G's)")
     p.add_argument("--feature-net", default=None,
                    help="classifier checkpoint dir ('classifier:DIR') or FID Inception weights "
-                        "('inception:FILE', .pth/.npz); default: out/classifier_shapes_shape or "
-                        "out/classifier_digits")
+                        "('inception:FILE', .pth/.npz); default: the built-in "
+                        "builtin:classifier_shapes_shape or builtin:classifier_digits")
     p.add_argument("--num-gen", type=int, default=10000, help="generated images (official: 50000)")
     p.add_argument("--num-real", type=int, default=10000, help="dataset images (at most)")
     p.add_argument("--num-ppl", type=int, default=10000, help="PPL samples (official: 50000)")
@@ -84,8 +86,8 @@ def _run(args) -> int:
     net = None
     if any(n not in PPL_METRICS for n in names):
         spec = args.feature_net or DEFAULT_FEATURE_NETS.get(data_cfg["source"])
-        if spec is None or (args.feature_net is None and not Path(spec).exists()):
-            hint = (f"train one with `python -m train.classifier --task {data_cfg['source']}"
+        if spec is None:
+            hint = (f"train one with `jaxgan train-classifier --task {data_cfg['source']}"
                     f"{':shape' if data_cfg['source'] == 'shapes' else ''}` or "
                     if data_cfg["source"] in DEFAULT_FEATURE_NETS else "")
             raise UsageError(f"metrics {names} need --feature-net ({hint}pass a classifier "

@@ -1,5 +1,7 @@
-"""``jaxgan train`` (the trainer, same flags as ``python -m train``) and ``jaxgan export``
-(networks from any snapshot of a run)."""
+"""``jaxgan train`` (the trainer, same flags as ``python -m jaxgan.train``), ``jaxgan export``
+(networks from any snapshot of a run), ``jaxgan train-classifier`` / ``train-segmenter`` (the
+measuring networks; ``python -m jaxgan.train.classifier`` / ``.segmenter``). Every one takes
+config overrides as positional ``key=value`` arguments."""
 from __future__ import annotations
 
 import argparse
@@ -24,12 +26,12 @@ def train_config_group(args, group: str, example: str) -> dict:
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    from train.__main__ import build_parser  # noqa: PLC0415
+    from jaxgan.train.__main__ import build_parser  # noqa: PLC0415
     build_parser(p)
 
 
 def _train_run(args) -> int:
-    from train.__main__ import run  # noqa: PLC0415
+    from jaxgan.train.__main__ import run  # noqa: PLC0415
     return run(args)
 
 
@@ -47,9 +49,29 @@ def _export_run(args) -> int:
     return 0
 
 
+def _classifier_arguments(kind: str):
+    def add(p: argparse.ArgumentParser) -> None:
+        from jaxgan.train.classifier import build_parser  # noqa: PLC0415
+        build_parser(kind, p)
+    return add
+
+
+def _classifier_run(kind: str):
+    def run(args) -> int:
+        from jaxgan.train.classifier import run as run_classifier  # noqa: PLC0415
+        return run_classifier(args, kind)
+    return run
+
+
 COMMANDS = (
-    Command("train", "train or resume a StyleGAN2 (same as `python -m train`)",
+    Command("train", "train or resume a StyleGAN2: --config NAME key=value ... (same as `python -m jaxgan.train`)",
             _train_arguments, _train_run),
     Command("export", "export G_ema/G/D from any checkpoint of a training run",
             _export_arguments, _export_run),
+    Command("train-classifier", "train a small classifier on the built-in data and print its "
+            "held-out accuracy (same as `python -m jaxgan.train.classifier`)",
+            _classifier_arguments("classifier"), _classifier_run("classifier")),
+    Command("train-segmenter", "train the shapes concept segmenter and print its held-out mean "
+            "IoU (same as `python -m jaxgan.train.segmenter`)",
+            _classifier_arguments("segmenter"), _classifier_run("segmenter")),
 )

@@ -2,8 +2,8 @@
 
 GANalyze needs an *assessor* (image -> score); steerability curves need a *statistic*
 per edit (object size for zoom, centre for shift, colour for colour). All are built from
-the committed measuring instruments - the concept segmenter and the classifiers (see
-``tests/fixtures/trained``) - or from pixels, and are pure jnp (``jit``/``grad`` safe).
+the committed measuring instruments - the concept segmenter and the classifiers (built in:
+:mod:`jaxgan.assets`) - or from pixels, and are pure jnp (``jit``/``grad`` safe).
 Each builder closes over the instrument's module and variables and returns a function.
 
 Segmenter-based statistics use the soft masks (sigmoid probabilities), so they are

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import assets
 from jaxgan.domain import params as P
 from jaxgan.domain.losses import ConsistencyConfig, consistency_loss
 
@@ -83,7 +84,7 @@ def _copy(t):
 
 def _load_source(path: str, what: str, like):
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    if not path or not Path(path).is_dir():
+    if not path or not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"domain.{what}={path!r} does not exist (a pretrained network "
                                 "checkpoint: a run's network/G_ema or a fixture)")
     _, v = load_network(path)

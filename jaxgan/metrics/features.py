@@ -26,6 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import assets
 from jaxgan.nets.lpips import resize_images
 
 
@@ -163,8 +164,10 @@ def make_feature_net(spec: str) -> FeatureNet:
     """Parse a command-line feature-net spec.
 
     ``'classifier:PATH'`` or a plain directory -> :func:`classifier_features`;
-    ``'inception:PATH'`` or a ``.pth`` / ``.npz`` file -> :func:`inception_features`.
+    ``'inception:PATH'`` or a ``.pth`` / ``.npz`` file -> :func:`inception_features`;
+    ``builtin:NAME`` is a classifier of :mod:`jaxgan.assets`.
     """
+    spec = assets.resolve(spec)
     kind, sep, rest = spec.partition(":")
     if sep and kind in ("classifier", "inception"):
         path = Path(rest)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import model
+from jaxgan import assets, model
 from jaxgan.nets.configs import EncoderConfig
 from jaxgan.stylex.losses import StylexLossConfig
 
@@ -158,7 +158,7 @@ def _init_encoder_from(path, e_vars):
     with the same widths): the encoder path then starts from E ~ G^-1 instead of learning
     inversion from the StylEx losses alone."""
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    if not Path(path).is_dir():
+    if not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"stylex.init_e_from={path!r} does not exist (an encoder "
                                 "checkpoint written by `jaxgan train-encoder`)")
     _, src = load_network(path)
@@ -175,7 +175,7 @@ def _init_from(path, d_path, defs, state, E, e_vars):
     run's ``network/``), and D plus the encoder backbone from ``d_path`` (or ``path/D``)."""
     from jaxgan.checkpoint import load_network, resolve_checkpoint  # noqa: PLC0415
     from jaxgan.nets.encoder import backbone_from_discriminator  # noqa: PLC0415
-    if not Path(path).is_dir():
+    if not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"stylex.init_from={path!r} does not exist (a pretrained G "
                                 "checkpoint); set stylex.init_from='' to train from scratch")
     _, g_src = load_network(path)
@@ -209,9 +209,9 @@ def export(path, defs, state) -> None:
     path = Path(path)
     save_network(path / "E", defs.stylex.E, jax.device_get(state.e), overwrite=True)
     sx = defs.stylex
-    if sx.classifier_path and Path(sx.classifier_path).is_dir():
+    if sx.classifier_path and Path(assets.resolve(sx.classifier_path)).is_dir():
         shutil.rmtree(path / "classifier", ignore_errors=True)
-        shutil.copytree(sx.classifier_path, path / "classifier")
+        shutil.copytree(assets.resolve(sx.classifier_path), path / "classifier")
     (path / STYLEX_FILE).write_text(json.dumps(
         {"classifier": sx.classifier_path, "mode": sx.mode, "loss": sx.loss._asdict()},
         indent=2) + "\n")
@@ -242,7 +242,8 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
     """Load ``network/`` of a StylEx run (or a copy of it: G_ema, E, D?, stylex.json).
 
     Args:
-      path: the export directory (``OUT/network``) or the run directory ``OUT``.
+      path: the export directory (``OUT/network``), the run directory ``OUT``, or
+        ``builtin:stylex_shapes``.
       classifier: override the classifier checkpoint recorded in ``stylex.json``.
 
     Raises:
@@ -250,7 +251,7 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
     """
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.classify import load_model  # noqa: PLC0415
-    path = Path(path)
+    path = Path(assets.resolve(path))
     if not (path / STYLEX_FILE).is_file() and (path / "network" / STYLEX_FILE).is_file():
         path = path / "network"
     if not (path / STYLEX_FILE).is_file() or not (path / "E").is_dir():

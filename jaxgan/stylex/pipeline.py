@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import model
+from jaxgan import assets, model
 from jaxgan.data.sharding import process_rows
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex.model import Stylex
@@ -133,9 +133,9 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
             "layers": list(layers) if layers else None}
 
 
-#: Independent factor estimators of the built-in shapes data (trained fixtures).
-SEGMENTER = "tests/fixtures/trained/segmenter_shapes"
-SHAPE_CLASSIFIER = "tests/fixtures/trained/classifier_shapes_shape"
+#: Independent factor estimators of the built-in shapes data (built-in networks, :mod:`jaxgan.assets`).
+SEGMENTER = "builtin:segmenter_shapes"
+SHAPE_CLASSIFIER = "builtin:classifier_shapes_shape"
 
 
 def save_attfind(path, result: dict) -> None:
@@ -204,7 +204,7 @@ def report(sx: Stylex, enc: dict, result: dict, images, out, *, k: int = 4,
     from jaxgan.stylex.report import write_report  # noqa: PLC0415
     m = attfind_model(sx, enc["layout"])
     est = thr = feat = None
-    if Path(segmenter).is_dir() and Path(shape_classifier).is_dir():
+    if Path(assets.resolve(segmenter)).is_dir() and Path(assets.resolve(shape_classifier)).is_dir():
         est, thr, feat = shapes_estimators(segmenter, shape_classifier)
     stable = np.asarray(result["stable"])
     extra = {"agreement_C(G(E(x)))=C(x)": float(stable.mean()),

@@ -1,4 +1,4 @@
-"""Experiment configs: ``configs/*.py`` presets returning an ``ml_collections.ConfigDict``,
+"""Experiment configs: ``configs/*.py`` presets (installed as ``jaxgan.configs``) returning an ``ml_collections.ConfigDict``,
 overridable from the command line (``key.sub=value``); unknown keys are an error."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import ml_collections
 
 
 def load_config(name_or_path: str, overrides: list[str] | None = None) -> ml_collections.ConfigDict:
-    """Load a preset by name (``shapes32`` -> ``configs/shapes32.py``) or file path, apply
+    """Load a preset by name (``shapes32`` -> ``jaxgan.configs.shapes32``, the repository's ``configs/shapes32.py``) or file path, apply
     ``key=value`` overrides, and lock it.
 
     Raises:
@@ -26,7 +26,7 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> ml_col
         spec.loader.exec_module(module)
     else:
         try:
-            module = importlib.import_module(f"configs.{name_or_path}")
+            module = importlib.import_module(f"jaxgan.configs.{name_or_path}")
         except ModuleNotFoundError as e:
             raise FileNotFoundError(
                 f"no preset {name_or_path!r}; available: {', '.join(available_presets())}") from e
@@ -37,8 +37,8 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> ml_col
 
 
 def available_presets() -> list[str]:
-    import configs  # noqa: PLC0415
-    root = Path(configs.__file__).parent
+    """Returns: the names of the presets in ``jaxgan.configs`` (files with ``get_config()``)."""
+    root = Path(importlib.import_module("jaxgan.configs").__file__).parent
     return sorted(p.stem for p in root.glob("*.py") if not p.stem.startswith("_") and
                   "def get_config()" in p.read_text())
 

@@ -26,7 +26,7 @@ def load_run_config(run_dir) -> ml_collections.ConfigDict:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run directory: no config.json "
-                                f"(it is written by `python -m train ... --out DIR`)")
+                                f"(it is written by `jaxgan train ... --out DIR`)")
     return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
