@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.nets.configs import (PRECISIONS, DiscriminatorConfig, EncoderConfig,  # noqa: F401
-                                 GeneratorConfig)
+                                 GeneratorConfig, check_precision)
 from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.generator import Generator, condition_ws, with_style_cond  # noqa: F401  (condition_ws re-exported for StylEx)
 
@@ -90,8 +90,8 @@ def styles(G: Generator, variables: Variables, ws):
 
 
 def synthesize(G: Generator, variables: Variables, ws=None, *, styles=None, noise_mode="const",
-               noise=None, noise_key=None, fused: bool | None = None, precision: str = "float32",
-               force_fp32: bool = False):
+               noise=None, noise_key=None, fused: bool | None = None,
+               precision: str | None = None, force_fp32: bool = False):
     """Render images from ws or from an explicit StyleSpace pytree.
 
     Args:
@@ -101,8 +101,9 @@ def synthesize(G: Generator, variables: Variables, ws=None, *, styles=None, nois
       noise_mode: 'const' | 'random' (needs ``noise_key``) | 'none'.
       noise: optional explicit unscaled noise maps ``{f'b{res}': {layer: [N, H, W]}}``.
       fused: modulated-convolution path; None picks the backend's fastest.
-      precision: ``'float32'`` (default), ``'float16'``, ``'bfloat16'`` or ``'config'``
-        (see the module docstring).
+      precision: ``'float32'``, ``'float16'``, ``'bfloat16'`` or ``'config'`` (see the
+        module docstring); None: ``G.precision`` (float32 unless set, see
+        :func:`with_precision`).
       force_fp32: older spelling of ``precision='float32'`` (kept for callers).
 
     Returns:
@@ -131,19 +132,38 @@ def generate(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
 
 
 def discriminate(D: Discriminator, variables: Variables, img, c=None,
-                 precision: str = "float32", force_fp32: bool = False):
+                 precision: str | None = None, force_fp32: bool = False):
     """images ``[N, R, R, C]`` (+ c) -> logits ``[N, 1]``.
 
     Args:
       D, variables: the discriminator.
       img: ``[N, R, R, C]``; c: ``[N, c_dim]`` for a conditional D.
-      precision: ``'float32'`` (default), ``'float16'``, ``'bfloat16'`` or ``'config'``
-        (see the module docstring); force_fp32: older spelling of ``'float32'``.
+      precision: ``'float32'``, ``'float16'``, ``'bfloat16'`` or ``'config'`` (see the
+        module docstring); None: ``D.precision`` (float32 unless set).
+      force_fp32: older spelling of ``'float32'``.
 
     Returns:
       logits ``[N, 1]`` float32.
     """
     return D.apply(variables, img, c, precision="float32" if force_fp32 else precision)
+
+
+def with_precision(module, precision: str):
+    """The same network computing in ``precision`` by default (every function here and every
+    capability given the returned module uses it; variables are unchanged).
+
+    Args:
+      module: a :class:`Generator` or :class:`Discriminator` (other networks, e.g. encoders,
+        always compute in float32 and are returned as they are).
+      precision: ``'float32'``, ``'float16'``, ``'bfloat16'`` or ``'config'``.
+
+    Returns:
+      The module, rebuilt with that precision.
+    """
+    check_precision(precision)
+    if isinstance(module, (Generator, Discriminator)):
+        return module.clone(precision=precision)
+    return module
 
 
 def init_encoder(cfg: EncoderConfig, key):

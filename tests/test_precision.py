@@ -159,3 +159,42 @@ def test_bfloat16_is_explicit_and_further(released):
     assert float(jnp.abs(bf - ref).max()) > 1e-3
     with pytest.raises(ValueError, match="precision must be one of"):
         model.synthesize(G, gv, jnp.asarray(io["ws"]), precision="half")
+
+
+def test_with_precision_sets_the_modules_default(released):
+    G, gv, io, D, dv, d_io, _ = released
+    ws = jnp.asarray(io["ws"])
+    G16 = model.with_precision(G, "float16")
+    np.testing.assert_array_equal(model.synthesize(G16, gv, ws),
+                                  model.synthesize(G, gv, ws, precision="float16"))
+    # An explicit argument still wins over the module's default.
+    np.testing.assert_array_equal(model.synthesize(G16, gv, ws, precision="float32"),
+                                  model.synthesize(G, gv, ws))
+    D16 = model.with_precision(D, "float16")
+    img = _nhwc(d_io["img"])
+    np.testing.assert_array_equal(model.discriminate(D16, dv, img),
+                                  model.discriminate(D, dv, img, precision="float16"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        model.with_precision(G, "fp8")
+
+
+def test_cli_convert_released_and_generate_without_flag(tmp_path, capsys):
+    from jaxgan.cli import main  # noqa: PLC0415
+    _, io, _ = load_fixture("fixture_g32_perturbed")
+    ck = tmp_path / "ck"
+    assert main(["convert", str(FIXTURES / "fixture_g32_perturbed.npz"), str(ck),
+                 "--override", "num_fp16_res=4", "--override", "conv_clamp=256"]) == 0
+    np.savez(tmp_path / "z.npz", z=io["z"])
+    fp16 = dict(np.load(FIXTURES / "fp16_released32.npz"))
+    out = {}
+    for prec in (None, "float16"):
+        argv = ["generate", "--ckpt", str(ck), "--z-file", str(tmp_path / "z.npz"), "--save-npz",
+                "--outdir", str(tmp_path / str(prec))]
+        assert main(argv + (["--precision", prec] if prec else [])) == 0
+        out[prec] = np.load(tmp_path / str(prec) / "images.npz")["img"]   # NCHW
+    assert np.abs(out[None] - io["img"]).max() < 1e-4
+    _check_fp16(out["float16"], fp16["img_fp16"], fp16["img_fp32"])
+    capsys.readouterr()
+    assert main(["generate", "--ckpt", str(ck), "--seeds", "0", "--precision", "half",
+                 "--outdir", str(tmp_path / "x")]) == 2
+    assert "--precision" in capsys.readouterr().err

@@ -96,8 +96,13 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image ``[N, R, R, C]`` (and c ``[N, c_dim]``) -> logits ``[N, 1]``."""
+    """image ``[N, R, R, C]`` (and c ``[N, c_dim]``) -> logits ``[N, 1]``.
+
+    ``precision``: the default compute precision (``'float32'``, the official float32 result
+    whatever ``cfg.num_fp16_res`` says; see ``configs.block_dtype``).
+    """
     cfg: DiscriminatorConfig
+    precision: str = "float32"
 
     def setup(self):
         cfg = self.cfg
@@ -117,11 +122,10 @@ class Discriminator(nn.Module):
             architecture=cfg.architecture, mbstd_group_size=cfg.mbstd_group_size,
             mbstd_num_channels=cfg.mbstd_num_channels, conv_clamp=cfg.conv_clamp)
 
-    def __call__(self, img, c=None, precision: str = "float32"):
-        """Logits ``[N, 1]``; ``precision`` as ``configs.block_dtype`` (default float32,
-        the official float32 result whatever ``num_fp16_res`` says)."""
+    def __call__(self, img, c=None, precision: str | None = None):
+        """Logits ``[N, 1]``; ``precision`` as ``configs.block_dtype`` (None: the module's)."""
         cfg = self.cfg
-        check_precision(precision)
+        precision = check_precision(self.precision if precision is None else precision)
         shape = (cfg.img_resolution, cfg.img_resolution, cfg.img_channels)
         if img.ndim != 4 or img.shape[1:] != shape:
             raise ValueError(f"discriminator: img must be [N, {shape[0]}, {shape[1]}, {shape[2]}] "

@@ -222,8 +222,13 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws or styles -> image ``[N, R, R, img_channels]`` (float32, roughly [-1, 1])."""
+    """ws or styles -> image ``[N, R, R, img_channels]`` (float32, roughly [-1, 1]).
+
+    ``precision``: the default compute precision of :meth:`__call__` (``'float32'``,
+    ``'float16'``, ``'bfloat16'`` or ``'config'``; see ``configs.block_dtype``).
+    """
     cfg: GeneratorConfig
+    precision: str = "float32"
 
     def setup(self):
         cfg = self.cfg
@@ -256,15 +261,16 @@ class SynthesisNetwork(nn.Module):
                      for layer in (("conv1",) if res == 4 else ("conv0", "conv1")))
 
     def __call__(self, styles, noise_mode="const", noise=None, noise_key=None, fused=True,
-                 precision: str = "float32", feature_edits: dict[str, Callable] | None = None,
+                 precision: str | None = None, feature_edits: dict[str, Callable] | None = None,
                  capture: tuple[str, ...] | list[str] = ()):
         """Render from a StyleSpace pytree.
 
         Args:
           styles, noise_mode, noise, noise_key, fused: see the module docstring.
-          precision: ``'float32'`` (default: the official float32 result whatever
+          precision: ``'float32'`` (the official float32 result whatever
             ``num_fp16_res`` says), ``'float16'`` / ``'bfloat16'`` (the official mixed
             precision layout) or ``'config'`` (training); see ``configs.block_dtype``.
+            None: the module's ``precision`` (float32 unless built with another).
           feature_edits: optional ``{'b{res}.conv{0,1}': fn}``; ``fn([N, res, res, C]) ->
             [N, res, res, C]`` replaces that layer's output (pure function of the map).
           capture: feature-map names to return.
@@ -274,7 +280,7 @@ class SynthesisNetwork(nn.Module):
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        check_precision(precision)
+        precision = check_precision(self.precision if precision is None else precision)
         noise = noise or {}
         capture = tuple(capture)
         per_block: dict[str, dict] = {}
