@@ -19,4 +19,5 @@ MODULES: tuple[str, ...] = (
     "jaxgan.commands.ensemble",
     "jaxgan.commands.demo",
     "jaxgan.commands.adapt",
+    "jaxgan.commands.export",
 )
