@@ -9,6 +9,9 @@ Sources:
   a JSON object whose ``conv_clamp``, ``num_fp16_res`` and (for D) ``mbstd_group_size``
   fields are taken as the constructor values the tensors cannot tell.
 * ``.safetensors`` with the same names (as ``jaxgan export --format safetensors`` writes).
+* ``.pt`` / ``.pth`` ``torch.save`` files: rosinality/stylegan2-pytorch checkpoints
+  (:mod:`jaxgan.convert.rosinality`) or an official ``state_dict()``; read without torch by
+  :mod:`jaxgan.convert.torch_save`.
 * ``.pkl`` network pickles, read by :mod:`jaxgan.convert.pickle_reader`; each network's
   ``init_kwargs`` supply those values.
 
@@ -172,6 +175,29 @@ def _read_pkl(src: Path, allow_pickle: bool) -> dict[str, NetSource]:
     return nets
 
 
+def _read_pt(src: Path, allow_pickle: bool) -> tuple[dict[str, NetSource], bool]:
+    """A ``torch.save`` file: a rosinality checkpoint, or an official state dict."""
+    from jaxgan.convert.pickle_reader import PickleNotAllowedError  # noqa: PLC0415
+    from jaxgan.convert.rosinality import is_rosinality, rosinality_networks  # noqa: PLC0415
+    from jaxgan.convert.torch_save import read_torch_save  # noqa: PLC0415
+    if not allow_pickle:
+        raise PickleNotAllowedError(
+            f"{src} is a torch.save file (a Python pickle). jaxgan reads it with a restricted "
+            "unpickler that never runs code from the file, but reading one must be allowed "
+            "explicitly: pass allow_pickle=True (--allow-pickle)")
+    obj = read_torch_save(src)
+    if is_rosinality(obj):
+        nets = {}
+        for name, (kind, state, init) in rosinality_networks(obj).items():
+            nets[name] = NetSource(kind, state, init)
+        return nets, True
+    if isinstance(obj, dict) and obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+        return _split_nets({str(k): v for k, v in obj.items()}, src)   # torch.save(state_dict)
+    keys = sorted(map(str, obj))[:8] if isinstance(obj, dict) else type(obj).__name__
+    raise ConversionError(f"{src}: a torch.save file that is neither a rosinality checkpoint "
+                          f"(g_ema/g/d state dicts) nor an official state dict (found {keys})")
+
+
 def read_source(src, allow_pickle: bool = False) -> tuple[dict[str, NetSource], bool]:
     """Read the networks of an official ``.npz`` or ``.pkl``.
 
@@ -193,12 +219,15 @@ def read_source(src, allow_pickle: bool = False) -> tuple[dict[str, NetSource], 
     suffix = src.suffix.lower()
     if suffix == ".npz":
         return _read_npz(src)
+    if suffix in (".pt", ".pth"):
+        return _read_pt(src, allow_pickle)
     if suffix == ".safetensors":
         return _read_safetensors(src)
     if suffix == ".pkl":
         return _read_pkl(src, allow_pickle), True
     raise ConversionError(f"{src}: unsupported source type {suffix or '(no suffix)'!r}; "
-                          "expected an official .npz / .safetensors state dict or a .pkl network pickle")
+                          "expected an official .npz / .safetensors state dict, a .pkl network pickle "
+                          "or a .pt/.pth torch.save checkpoint (rosinality or official)")
 
 
 def _split_overrides(overrides: Mapping[str, Any] | None, nets: dict[str, NetSource]):
