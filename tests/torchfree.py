@@ -178,3 +178,76 @@ def official_to_rosinality_d(state, resolution: int):
     out["final_linear.1.weight"] = state["b4.out.weight"]
     out["final_linear.1.bias"] = state["b4.out.bias"]
     return out
+
+
+# ----------------------------------------------------------------------------- TF-era pickles
+
+TF_NETWORK = Global("dnnlib.tflib.network", "Network")
+
+
+def tf_network(name, static_kwargs, variables, components=None, version=4):
+    """A ``dnnlib.tflib.network.Network`` as it pickles (its ``__getstate__`` dict)."""
+    return NewObj(TF_NETWORK, {
+        "version": version, "name": name, "static_kwargs": dict(static_kwargs),
+        "components": dict(components or {}),
+        "build_module_src": "raise RuntimeError('this source must never run')\n",
+        "build_func_name": f"{name}_stylegan2", "variables": list(variables)})
+
+
+def _tf_conv(w, flip=False):
+    w = np.asarray(w).transpose(2, 3, 1, 0)                    # [O, I, kh, kw] -> [kh, kw, I, O]
+    return np.ascontiguousarray(w[::-1, ::-1] if flip else w)
+
+
+def official_to_tf_g(state, resolution, mapping_layers, static_kwargs, name="G"):
+    """Official generator state dict -> a TF-era ``Network`` (mapping + synthesis components)."""
+    mapping = []
+    for i in range(mapping_layers):
+        mapping += [(f"Dense{i}/weight", state[f"mapping.fc{i}.weight"].T.copy()),
+                    (f"Dense{i}/bias", state[f"mapping.fc{i}.bias"])]
+    syn = [("4x4/Const/const", state["synthesis.b4.const"][None])]
+
+    def layer(src, dst, noise=None, flip=False):
+        out = [(f"{dst}/weight", _tf_conv(state[f"{src}.weight"], flip)),
+               (f"{dst}/bias", state[f"{src}.bias"]),
+               (f"{dst}/mod_weight", state[f"{src}.affine.weight"].T.copy()),
+               (f"{dst}/mod_bias", state[f"{src}.affine.bias"] - 1)]
+        if noise is not None:
+            out.append((f"{dst}/noise_strength", state[f"{src}.noise_strength"]))
+            syn.append((f"noise{noise}", state[f"{src}.noise_const"][None, None]))
+        syn.extend(out)
+
+    layer("synthesis.b4.conv1", "4x4/Conv", 0)
+    layer("synthesis.b4.torgb", "4x4/ToRGB")
+    r, n = 8, 1
+    while r <= resolution:
+        layer(f"synthesis.b{r}.conv0", f"{r}x{r}/Conv0_up", n, flip=True)
+        layer(f"synthesis.b{r}.conv1", f"{r}x{r}/Conv1", n + 1)
+        layer(f"synthesis.b{r}.torgb", f"{r}x{r}/ToRGB")
+        r, n = r * 2, n + 2
+    comps = {"mapping": tf_network("G_mapping", {}, mapping),
+             "synthesis": tf_network("G_synthesis", {}, syn)}
+    return tf_network(name, static_kwargs, [("dlatent_avg", state["mapping.w_avg"])], comps)
+
+
+def official_to_tf_d(state, resolution, static_kwargs):
+    """Official (resnet) discriminator state dict -> a TF-era ``Network``."""
+    v = [(f"{resolution}x{resolution}/FromRGB/weight", _tf_conv(state[f"b{resolution}.fromrgb.weight"])),
+         (f"{resolution}x{resolution}/FromRGB/bias", state[f"b{resolution}.fromrgb.bias"])]
+    r = resolution
+    while r > 4:
+        for i, suffix in ((0, ""), (1, "_down")):
+            v += [(f"{r}x{r}/Conv{i}{suffix}/weight", _tf_conv(state[f"b{r}.conv{i}.weight"])),
+                  (f"{r}x{r}/Conv{i}{suffix}/bias", state[f"b{r}.conv{i}.bias"])]
+        v.append((f"{r}x{r}/Skip/weight", _tf_conv(state[f"b{r}.skip.weight"])))
+        r //= 2
+    v += [("4x4/Conv/weight", _tf_conv(state["b4.conv.weight"])), ("4x4/Conv/bias", state["b4.conv.bias"]),
+          ("4x4/Dense0/weight", state["b4.fc.weight"].T.copy()), ("4x4/Dense0/bias", state["b4.fc.bias"]),
+          ("Output/weight", state["b4.out.weight"].T.copy()), ("Output/bias", state["b4.out.bias"])]
+    return tf_network("D", static_kwargs, v)
+
+
+def write_pickle(obj, path) -> None:
+    """Pickle ``obj`` (with ``Global`` / ``NewObj`` stand-ins) as protocol 2."""
+    with open(path, "wb") as f:
+        _Pickler(f, legacy=False).dump(obj)
