@@ -7,6 +7,7 @@ Usage::
     jaxgan generate --ckpt DIR (--seeds 0-3,7 | --z-file F.npz | --w-file F.npz)
                     [--psi 1] [--truncation-cutoff N] [--noise-mode const|random|none]
                     [--class IDX] [--outdir DIR] [--save-npz] [--grid] [--batch 16] [--seed 0]
+                    [--precision float32|float16|bfloat16]
 
 Subcommands are the entries of :data:`COMMANDS` (name, help, argument setup, runner) plus
 the ``COMMANDS`` of every module named in :data:`jaxgan.commands.MODULES` (one module per
@@ -67,6 +68,24 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
+PRECISION_CHOICES = ("float32", "float16", "bfloat16")   # = jaxgan.nets.configs.PRECISIONS
+
+
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision float32|float16|bfloat16`` (default float32) for a rendering command."""
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="float32",
+                   help="compute precision of the generator/discriminator (default float32: "
+                   "the official float32 result whatever num_fp16_res the checkpoint carries; "
+                   "float16: the official mixed-precision path, fp16 in the top blocks with "
+                   "clamping; bfloat16: the same in bfloat16, for TPUs)")
+
+
+def with_precision(module, args: argparse.Namespace):
+    """``module`` computing in ``args.precision`` (float32 when the command has no flag)."""
+    from jaxgan.model import with_precision as _with  # noqa: PLC0415
+    return _with(module, getattr(args, "precision", "float32"))
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``'key=value'`` -> ``(key, value)``; the value is parsed as JSON when it can be."""
     key, sep, value = text.partition("=")
@@ -99,7 +118,10 @@ def _convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="output checkpoint directory (several nets: OUT/<name>)")
     p.add_argument("--net", choices=["G", "D", "G_ema"], help="convert only this network, into OUT")
     p.add_argument("--allow-pickle", action="store_true",
-                   help="allow unpickling .pkl files (runs code from the file: trusted files only)")
+                   help="read .pkl network pickles (official snapshots, TF-era releases). The "
+                   "reader never runs code from the file: a restricted unpickler maps only the "
+                   "known torch/numpy/dnnlib names to NumPy stand-ins and refuses any other "
+                   "global by name, and the embedded network source is never executed")
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="set a config field, e.g. conv_clamp=256 or D.mbstd_group_size=8 "
                         "(VALUE parsed as JSON when possible); repeatable")
@@ -126,6 +148,7 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--w-file", help=".npz with 'w' [N, w_dim] or [N, num_ws, w_dim] "
                                       "(e.g. the official projected_w.npz)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1)")
+    add_precision_argument(p)
     p.add_argument("--truncation-cutoff", type=int, default=None,
                    help="truncate only the first N ws (default: all)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const",
@@ -238,6 +261,7 @@ def _generate_run(args: argparse.Namespace) -> int:
     G, variables = load_network(args.ckpt, args.net)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
+    G = with_precision(G, args)
     names, kind, x, c, extra = _generate_inputs(args, G.cfg)
     render = make_renderer(G, kind, args.psi, args.truncation_cutoff, args.noise_mode, args.seed)
     outdir = Path(args.outdir)

@@ -6,6 +6,13 @@ code's NCHW layout appears only in the converter and in ``--save-npz`` outputs).
 Each function takes the network definition (a Flax module built from its config; static,
 hashable) and its variables ``{'params': ..., 'buffers': ...}``. They compose with
 ``jax.jit`` (close over or ``static_argnums`` the module), ``jax.vmap`` and ``jax.grad``.
+
+Precision: every function here computes in float32 by default, whatever ``num_fp16_res``
+the network's config carries (released NVIDIA checkpoints say 4), so results match the
+official float32 ones. ``precision='float16'`` reproduces the official mixed-precision
+path (fp16 activations in the top blocks, clamped at ``conv_clamp``), ``'bfloat16'`` is
+the TPU-friendly variant, and ``'config'`` is training's (``num_fp16_res`` blocks in the
+config's ``low_precision_dtype``). See ``jaxgan.nets.configs.block_dtype``.
 """
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxgan.nets.configs import DiscriminatorConfig, EncoderConfig, GeneratorConfig
+from jaxgan.nets.configs import (PRECISIONS, DiscriminatorConfig, EncoderConfig,  # noqa: F401
+                                 GeneratorConfig, check_precision)
 from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.generator import Generator, condition_ws, with_style_cond  # noqa: F401  (condition_ws re-exported for StylEx)
 
@@ -82,7 +90,8 @@ def styles(G: Generator, variables: Variables, ws):
 
 
 def synthesize(G: Generator, variables: Variables, ws=None, *, styles=None, noise_mode="const",
-               noise=None, noise_key=None, fused: bool | None = None, force_fp32: bool = False):
+               noise=None, noise_key=None, fused: bool | None = None,
+               precision: str | None = None, force_fp32: bool = False):
     """Render images from ws or from an explicit StyleSpace pytree.
 
     Args:
@@ -92,7 +101,10 @@ def synthesize(G: Generator, variables: Variables, ws=None, *, styles=None, nois
       noise_mode: 'const' | 'random' (needs ``noise_key``) | 'none'.
       noise: optional explicit unscaled noise maps ``{f'b{res}': {layer: [N, H, W]}}``.
       fused: modulated-convolution path; None picks the backend's fastest.
-      force_fp32: run ``num_fp16_res`` blocks in float32.
+      precision: ``'float32'``, ``'float16'``, ``'bfloat16'`` or ``'config'`` (see the
+        module docstring); None: ``G.precision`` (float32 unless set, see
+        :func:`with_precision`).
+      force_fp32: older spelling of ``precision='float32'`` (kept for callers).
 
     Returns:
       images ``[N, R, R, img_channels]`` float32.
@@ -103,7 +115,8 @@ def synthesize(G: Generator, variables: Variables, ws=None, *, styles=None, nois
         styles = G.apply(variables, ws, method=Generator.styles)
     fused = default_fused_modconv() if fused is None else fused
     return G.apply(variables, styles, noise_mode=noise_mode, noise=noise, noise_key=noise_key,
-                   fused=fused, force_fp32=force_fp32, method=Generator.synthesis)
+                   fused=fused, precision="float32" if force_fp32 else precision,
+                   method=Generator.synthesis)
 
 
 def generate(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
@@ -118,9 +131,39 @@ def generate(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
     return synthesize(G, variables, ws, **synthesis_kw)
 
 
-def discriminate(D: Discriminator, variables: Variables, img, c=None, force_fp32: bool = False):
-    """images ``[N, R, R, C]`` (+ c) -> logits ``[N, 1]``."""
-    return D.apply(variables, img, c, force_fp32=force_fp32)
+def discriminate(D: Discriminator, variables: Variables, img, c=None,
+                 precision: str | None = None, force_fp32: bool = False):
+    """images ``[N, R, R, C]`` (+ c) -> logits ``[N, 1]``.
+
+    Args:
+      D, variables: the discriminator.
+      img: ``[N, R, R, C]``; c: ``[N, c_dim]`` for a conditional D.
+      precision: ``'float32'``, ``'float16'``, ``'bfloat16'`` or ``'config'`` (see the
+        module docstring); None: ``D.precision`` (float32 unless set).
+      force_fp32: older spelling of ``'float32'``.
+
+    Returns:
+      logits ``[N, 1]`` float32.
+    """
+    return D.apply(variables, img, c, precision="float32" if force_fp32 else precision)
+
+
+def with_precision(module, precision: str):
+    """The same network computing in ``precision`` by default (every function here and every
+    capability given the returned module uses it; variables are unchanged).
+
+    Args:
+      module: a :class:`Generator` or :class:`Discriminator` (other networks, e.g. encoders,
+        always compute in float32 and are returned as they are).
+      precision: ``'float32'``, ``'float16'``, ``'bfloat16'`` or ``'config'``.
+
+    Returns:
+      The module, rebuilt with that precision.
+    """
+    check_precision(precision)
+    if isinstance(module, (Generator, Discriminator)):
+        return module.clone(precision=precision)
+    return module
 
 
 def init_encoder(cfg: EncoderConfig, key):

@@ -166,7 +166,7 @@ def test_mixed_precision_blocks():
     G, v = model.init_generator(cfg, jax.random.key(11))
     G32 = type(G)(cfg.replace(num_fp16_res=0))
     ws = model.mapping(G, v, jax.random.normal(jax.random.key(12), (2, cfg.z_dim)))
-    lo = model.synthesize(G, v, ws)
+    lo = model.synthesize(G, v, ws, precision="config")
     ref = model.synthesize(G32, v, ws)
     np.testing.assert_array_equal(model.synthesize(G, v, ws, force_fp32=True), ref)
     err = float(jnp.abs(lo - ref).max())

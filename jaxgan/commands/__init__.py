@@ -20,4 +20,5 @@ MODULES: tuple[str, ...] = (
     "jaxgan.commands.demo",
     "jaxgan.commands.adapt",
     "jaxgan.commands.assets",
+    "jaxgan.commands.export",
 )

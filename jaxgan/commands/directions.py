@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 
 METHODS = ("ganalyze", "steer", "interfacegan", "ganspace", "sefa")
 
@@ -29,6 +29,7 @@ def _floats(spec: str, flag: str) -> list[float]:
 
 def _common(p: argparse.ArgumentParser, space: bool = True) -> None:
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
+    add_precision_argument(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation of sampled latents")
@@ -111,6 +112,7 @@ def _load(args):
     from jaxgan.directions.apply import parse_layers  # noqa: PLC0415
     from jaxgan.nets.generator import Generator  # noqa: PLC0415
     G, g = load_network(args.ckpt)
+    G = with_precision(G, args)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
     if G.cfg.c_dim:

@@ -15,11 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
+    add_precision_argument(p)
     p.add_argument("--net", choices=["G", "G_ema"], help="sub-checkpoint (default G_ema, else G)")
     p.add_argument("--segmenter", required=True,
                    help="segmenter checkpoint (jaxgan train-segmenter, or builtin:segmenter_shapes)")
@@ -88,6 +89,7 @@ def _artifacts(args, G):
                          "(labels exist only for the unablated samples)")
     if args.d_ckpt:
         D, d = load_network(args.d_ckpt, "D")
+        D = with_precision(D, args)
         kw["realism_fn"] = discriminator_realism(D, d)
     elif args.realism_classifier:
         rm, rv = load_model(args.realism_classifier)
@@ -120,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     if not quantiles or not all(0 < q < 1 for q in quantiles):
         raise UsageError(f"--quantile values must be in (0, 1), got {args.quantile!r}")
     G, g = load_network(args.ckpt, args.net)
+    G = with_precision(G, args)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
     sm, sv = load_model(args.segmenter)

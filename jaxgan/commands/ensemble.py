@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 
 
 class _D:   # EnsembleConfig's defaults (mirrored here so that --help does not import JAX)
@@ -27,6 +27,7 @@ _DEFAULTS = _D
 def _arguments(p: argparse.ArgumentParser) -> None:
     d = _DEFAULTS
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
+    add_precision_argument(p)
     p.add_argument("--task", default=d.task, help=f"shapes:<task> (default {d.task})")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--encoder", help="encoder checkpoint (jaxgan train-encoder); default: "
@@ -83,6 +84,7 @@ def _run(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     G, g = load_network(args.ckpt)
+    G = with_precision(G, args)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
     r = run_experiment(G, g, cfg, out=args.out, encoder=args.encoder, cache_dir=args.cache)

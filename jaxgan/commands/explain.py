@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 
 
 def _add_common(p):
@@ -28,6 +28,7 @@ def _add_common(p):
     p.add_argument("--task", default=None, help="shapes task (default: the classifier's)")
     p.add_argument("--classifier", default=None, help="override the classifier checkpoint")
     p.add_argument("--no-progress", action="store_true")
+    add_precision_argument(p)
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -94,6 +95,7 @@ def _run(args) -> int:
         raise UsageError(f"explain {args.explain_cmd} runs in one process; under `jaxgan launch` "
                          "only attfind and report are sharded across processes")
     sx = load_stylex(args.ckpt, args.classifier)
+    sx = sx._replace(G=with_precision(sx.G, args))
     task = _task_of(sx.clf, args)
     images, _, _ = pipeline.task_images(task, args.num_images, sx.G.cfg.img_resolution, args.seed)
     enc = pipeline.encode_dataset(sx, images)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 
 
 def _add_data_arguments(p, required: bool) -> None:
@@ -55,6 +55,7 @@ def _load_generator(path):
 
 def _invert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
+    add_precision_argument(p)
     _add_data_arguments(p, required=True)
     p.add_argument("--encoder", help="encoder checkpoint (from train-encoder): encoder init + "
                                      "in-domain optimisation (--steps 0: encoder only)")
@@ -101,6 +102,7 @@ def _invert_run(args) -> int:
     if args.steps is not None and args.steps < 0:
         raise UsageError(f"--steps must be >= 0, got {args.steps}")
     G, g = _load_generator(args.ckpt)
+    G = with_precision(G, args)
     names, x = load_images(args, G)
     lp = load_lpips("vgg16")
     E = e_vars = None

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 
 #: Default offline feature nets: built-in classifiers (``jaxgan.assets``), made by
 #: ``jaxgan train-classifier --task shapes:shape`` / ``--task digits``.
@@ -25,6 +25,7 @@ DEFAULT_FEATURE_NETS = {"shapes": "builtin:classifier_shapes_shape",
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="generator checkpoint (e.g. RUN/network or RUN/network/G_ema)")
+    add_precision_argument(p)
     p.add_argument("--metrics", default="fd_classifier,kd_classifier,pr_classifier,ppl_wend",
                    help="comma-separated: fd_<net>, kd_<net>, pr_<net> (fid, kid, pr with the "
                         "Inception net), ppl_wend, ppl_wfull, ppl_wend_crop")
@@ -80,6 +81,7 @@ def _run(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     G, g = load_network(args.ckpt)
+    G = with_precision(G, args)
     if not hasattr(G, "cfg") or not hasattr(G.cfg, "z_dim"):
         raise UsageError(f"--ckpt {args.ckpt} is not a generator")
     data_cfg = _data_cfg(args, G.cfg.img_resolution)

@@ -1,11 +1,10 @@
-"""``jaxgan train`` (the trainer, same flags as ``python -m jaxgan.train``), ``jaxgan export``
-(networks from any snapshot of a run), ``jaxgan train-classifier`` / ``train-segmenter`` (the
-measuring networks; ``python -m jaxgan.train.classifier`` / ``.segmenter``). Every one takes
-config overrides as positional ``key=value`` arguments."""
+"""``jaxgan train`` (the trainer, same flags as ``python -m jaxgan.train``), ``jaxgan train-classifier``
+/ ``train-segmenter`` (the measuring networks; ``python -m jaxgan.train.classifier`` / ``.segmenter``).
+Every one takes config overrides as positional ``key=value`` arguments. ``jaxgan export`` (networks
+from any snapshot of a run, or official-format files) lives in :mod:`jaxgan.commands.export`."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from jaxgan.cli import Command, UsageError
 
@@ -35,20 +34,6 @@ def _train_run(args) -> int:
     return run(args)
 
 
-def _export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="training run directory (has config.json, checkpoints/)")
-    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    p.add_argument("--out", default=None, help="output directory (default RUN/snapshots/STEP)")
-
-
-def _export_run(args) -> int:
-    from jaxgan.training.export import export_snapshot  # noqa: PLC0415
-    res = export_snapshot(args.run, args.out, args.step)
-    print(f"exported step {res['step']} ({res['kimg']:.1f} kimg) to {res['out_dir']}/"
-          f"{{G_ema,G,D}}", file=sys.stderr)
-    return 0
-
-
 def _classifier_arguments(kind: str):
     def add(p: argparse.ArgumentParser) -> None:
         from jaxgan.train.classifier import build_parser  # noqa: PLC0415
@@ -66,8 +51,6 @@ def _classifier_run(kind: str):
 COMMANDS = (
     Command("train", "train or resume a StyleGAN2: --config NAME key=value ... (same as `python -m jaxgan.train`)",
             _train_arguments, _train_run),
-    Command("export", "export G_ema/G/D from any checkpoint of a training run",
-            _export_arguments, _export_run),
     Command("train-classifier", "train a small classifier on the built-in data and print its "
             "held-out accuracy (same as `python -m jaxgan.train.classifier`)",
             _classifier_arguments("classifier"), _classifier_run("classifier")),

@@ -8,6 +8,10 @@ Sources:
   dot (``z``, ``img``, ...) are not state-dict entries and are ignored, except ``meta``:
   a JSON object whose ``conv_clamp``, ``num_fp16_res`` and (for D) ``mbstd_group_size``
   fields are taken as the constructor values the tensors cannot tell.
+* ``.safetensors`` with the same names (as ``jaxgan export --format safetensors`` writes).
+* ``.pt`` / ``.pth`` ``torch.save`` files: rosinality/stylegan2-pytorch checkpoints
+  (:mod:`jaxgan.convert.rosinality`) or an official ``state_dict()``; read without torch by
+  :mod:`jaxgan.convert.torch_save`.
 * ``.pkl`` network pickles, read by :mod:`jaxgan.convert.pickle_reader`; each network's
   ``init_kwargs`` supply those values.
 
@@ -36,8 +40,8 @@ __all__ = ["ConversionError", "NetSource", "convert", "read_source", "init_kwarg
 
 NET_NAMES = ("G", "D", "G_ema")
 PREFIXES = tuple(f"{n}." for n in NET_NAMES)
-_META_KEYS = {"G": ("conv_clamp", "num_fp16_res"),
-              "D": ("conv_clamp", "num_fp16_res", "mbstd_group_size")}
+_META_KEYS = {"G": ("conv_clamp", "num_fp16_res", "mapping_lr_multiplier", "w_avg_beta"),
+              "D": ("conv_clamp", "num_fp16_res", "mbstd_group_size", "mapping_lr_multiplier")}
 
 
 class NetSource(NamedTuple):
@@ -115,6 +119,27 @@ def _read_npz(src: Path) -> tuple[dict[str, NetSource], bool]:
             data = {k: f[k] for k in f.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise ConversionError(f"cannot read {src} as .npz: {e}") from None
+    return _split_nets(data, src)
+
+
+def _read_safetensors(src: Path) -> tuple[dict[str, NetSource], bool]:
+    """A ``.safetensors`` of official names (as ``jaxgan export`` writes); meta JSON per
+    network in the file's metadata (under ``G``/``D``/``G_ema``, or ``meta``)."""
+    import safetensors  # noqa: PLC0415 - only this format needs it
+    from safetensors.numpy import load_file  # noqa: PLC0415
+    try:
+        data = dict(load_file(str(src)))
+        with safetensors.safe_open(str(src), framework="numpy") as f:
+            metadata = dict(f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - the library raises its own error types
+        raise ConversionError(f"cannot read {src} as .safetensors: {e}") from None
+    for name in NET_NAMES + ("meta",):
+        if name in metadata:
+            data[f"{name}.meta" if name != "meta" else "meta"] = np.array(metadata[name])
+    return _split_nets(data, src)
+
+
+def _split_nets(data: dict[str, np.ndarray], src: Path) -> tuple[dict[str, NetSource], bool]:
     prefixed = [k for k in data if k.startswith(PREFIXES)]
     if not prefixed:
         net = _one_npz_net(None, data, src)
@@ -139,12 +164,38 @@ def _read_pkl(src: Path, allow_pickle: bool) -> dict[str, NetSource]:
         if name not in NET_NAMES:
             continue
         state = {k: np.asarray(v) for k, v in dict(rec.state_dict).items()}
-        kind = detect_kind(state)
+        try:
+            kind = detect_kind(state)
+        except ConversionError as e:
+            raise ConversionError(f"{src} ({name}): {e}") from None
         nets[name] = NetSource(kind, state, init_kwargs_overrides(kind, rec.init_kwargs))
     if not nets:
         raise ConversionError(f"{src} holds none of the networks {list(NET_NAMES)} "
                               f"(found: {sorted(records)})")
     return nets
+
+
+def _read_pt(src: Path, allow_pickle: bool) -> tuple[dict[str, NetSource], bool]:
+    """A ``torch.save`` file: a rosinality checkpoint, or an official state dict."""
+    from jaxgan.convert.pickle_reader import PickleNotAllowedError  # noqa: PLC0415
+    from jaxgan.convert.rosinality import is_rosinality, rosinality_networks  # noqa: PLC0415
+    from jaxgan.convert.torch_save import read_torch_save  # noqa: PLC0415
+    if not allow_pickle:
+        raise PickleNotAllowedError(
+            f"{src} is a torch.save file (a Python pickle). jaxgan reads it with a restricted "
+            "unpickler that never runs code from the file, but reading one must be allowed "
+            "explicitly: pass allow_pickle=True (--allow-pickle)")
+    obj = read_torch_save(src)
+    if is_rosinality(obj):
+        nets = {}
+        for name, (kind, state, init) in rosinality_networks(obj).items():
+            nets[name] = NetSource(kind, state, init)
+        return nets, True
+    if isinstance(obj, dict) and obj and all(isinstance(v, np.ndarray) for v in obj.values()):
+        return _split_nets({str(k): v for k, v in obj.items()}, src)   # torch.save(state_dict)
+    keys = sorted(map(str, obj))[:8] if isinstance(obj, dict) else type(obj).__name__
+    raise ConversionError(f"{src}: a torch.save file that is neither a rosinality checkpoint "
+                          f"(g_ema/g/d state dicts) nor an official state dict (found {keys})")
 
 
 def read_source(src, allow_pickle: bool = False) -> tuple[dict[str, NetSource], bool]:
@@ -168,10 +219,15 @@ def read_source(src, allow_pickle: bool = False) -> tuple[dict[str, NetSource], 
     suffix = src.suffix.lower()
     if suffix == ".npz":
         return _read_npz(src)
+    if suffix in (".pt", ".pth"):
+        return _read_pt(src, allow_pickle)
+    if suffix == ".safetensors":
+        return _read_safetensors(src)
     if suffix == ".pkl":
         return _read_pkl(src, allow_pickle), True
     raise ConversionError(f"{src}: unsupported source type {suffix or '(no suffix)'!r}; "
-                          "expected an official .npz state dict or a .pkl network pickle")
+                          "expected an official .npz / .safetensors state dict, a .pkl network pickle "
+                          "or a .pt/.pth torch.save checkpoint (rosinality or official)")
 
 
 def _split_overrides(overrides: Mapping[str, Any] | None, nets: dict[str, NetSource]):
@@ -245,7 +301,7 @@ def convert(src, out, net: str | None = None, overrides: Mapping[str, Any] | Non
             cfg = infer(ns.state, **{**ns.init, **per[name]})
         except ConversionError as e:
             raise ConversionError(f"{src} ({name}): {e}") from None
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, KeyError, IndexError) as e:
             raise ConversionError(f"{src} ({name}): invalid configuration: {e}") from None
         module = module_from_config(cfg)
         try:

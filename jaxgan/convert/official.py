@@ -39,17 +39,48 @@ def _infer_base_max(channels: dict[int, int], what: str) -> tuple[int, int]:
 
 
 def _filter_1d(state: Mapping[str, np.ndarray]) -> tuple[float, ...] | None:
+    """The 1-D taps of the (shared) ``resample_filter`` buffers, or None when there are none."""
+    found, first = None, None
     for k, v in state.items():
-        if k.endswith("resample_filter"):
-            f2 = np.asarray(v, np.float64)
-            f1 = f2.sum(axis=1)
-            if f2.ndim != 2 or not np.allclose(np.outer(f1, f1), f2, atol=1e-7):
-                raise ConversionError(f"{k}: non-separable resample_filter {f2.shape} is not supported")
-            taps = f1 / f1[np.abs(f1) > 1e-12].min()
-            if np.allclose(taps, np.round(taps), atol=1e-5):
-                f1 = np.round(taps)
-            return tuple(float(a) for a in f1)
-    return None
+        if not k.endswith("resample_filter"):
+            continue
+        f2 = np.asarray(v, np.float64)
+        if f2.ndim != 2 or f2.shape[0] != f2.shape[1] or f2.sum() == 0:
+            raise ConversionError(f"{k}: resample_filter of shape {f2.shape} is not a "
+                                  "square 2-D filter")
+        if first is not None:
+            if f2.shape != first[1].shape or not np.allclose(f2, first[1], atol=1e-7):
+                raise ConversionError(f"{k} differs from {first[0]}: per-layer resample "
+                                      "filters are not supported")
+            continue
+        first = (k, f2)
+        f1 = f2.sum(axis=1)
+        if not np.allclose(np.outer(f1, f1), f2, atol=1e-7):
+            raise ConversionError(f"{k}: non-separable resample_filter {f2.shape} is not supported")
+        taps = f1 / f1[np.abs(f1) > 1e-12].min()
+        if np.allclose(taps, np.round(taps), atol=1e-5):
+            f1 = np.round(taps)
+        found = tuple(float(a) for a in f1)
+    return found
+
+
+class _Checked(dict):
+    """A state dict whose missing keys raise :class:`ConversionError` naming the key."""
+
+    def __init__(self, state, what: str):
+        super().__init__(state)
+        self.what = what
+
+    def __missing__(self, key):
+        raise ConversionError(f"{self.what} state dict: missing key {key!r}")
+
+
+def _dim(state: Mapping[str, np.ndarray], key: str, axis: int, ndim: int) -> int:
+    """``state[key].shape[axis]``, checking the tensor has ``ndim`` dimensions."""
+    shape = tuple(np.shape(state[key]))
+    if len(shape) != ndim:
+        raise ConversionError(f"{key!r} has shape {shape}; expected a {ndim}-d tensor")
+    return int(shape[axis])
 
 
 def infer_generator_config(state: Mapping[str, np.ndarray], **overrides) -> GeneratorConfig:
@@ -60,20 +91,21 @@ def infer_generator_config(state: Mapping[str, np.ndarray], **overrides) -> Gene
     """
     if "mapping.fc0.weight" not in state:
         raise ConversionError("not a generator state dict: missing key 'mapping.fc0.weight'")
+    state = _Checked(state, "generator")
     n_map = len([k for k in state if re.fullmatch(r"mapping\.fc\d+\.weight", k)])
-    c_dim = int(state["mapping.embed.weight"].shape[1]) if "mapping.embed.weight" in state else 0
-    embed = int(state["mapping.embed.weight"].shape[0]) if c_dim else 0
-    fc0_in = int(state["mapping.fc0.weight"].shape[1])
-    w_dim = int(state[f"mapping.fc{n_map - 1}.weight"].shape[0])
-    layer_features = int(state["mapping.fc0.weight"].shape[0]) if n_map > 1 else None
+    c_dim = _dim(state, "mapping.embed.weight", 1, 2) if "mapping.embed.weight" in state else 0
+    embed = _dim(state, "mapping.embed.weight", 0, 2) if c_dim else 0
+    fc0_in = _dim(state, "mapping.fc0.weight", 1, 2)
+    w_dim = _dim(state, f"mapping.fc{n_map - 1}.weight", 0, 2)
+    layer_features = _dim(state, "mapping.fc0.weight", 0, 2) if n_map > 1 else None
     res_list = sorted({int(m.group(1)) for k in state
                        for m in [re.match(r"synthesis\.b(\d+)\.", k)] if m})
     if not res_list or res_list[0] != 4:
         raise ConversionError("generator state dict has no 'synthesis.b4.*' block")
     top = res_list[-1]
-    channels = {4: int(state["synthesis.b4.const"].shape[0])}
+    channels = {4: _dim(state, "synthesis.b4.const", 0, 3)}
     for r in res_list[1:]:
-        channels[r] = int(state[f"synthesis.b{r}.conv1.weight"].shape[0])
+        channels[r] = _dim(state, f"synthesis.b{r}.conv1.weight", 0, 4)
     base, cmax = _infer_base_max(channels, "generator")
     if any(k.startswith("synthesis.") and ".skip." in k for k in state):
         arch = "resnet"
@@ -82,7 +114,7 @@ def infer_generator_config(state: Mapping[str, np.ndarray], **overrides) -> Gene
     else:
         arch = "orig"
     kw: dict[str, Any] = dict(
-        img_resolution=top, img_channels=int(state[f"synthesis.b{top}.torgb.weight"].shape[0]),
+        img_resolution=top, img_channels=_dim(state, f"synthesis.b{top}.torgb.weight", 0, 4),
         z_dim=fc0_in - embed, c_dim=c_dim, w_dim=w_dim, mapping_layers=n_map,
         embed_features=embed if c_dim and embed != w_dim else None,
         layer_features=layer_features if layer_features not in (None, w_dim) else None,
@@ -100,12 +132,13 @@ def infer_discriminator_config(state: Mapping[str, np.ndarray], **overrides) -> 
     """Read a :class:`DiscriminatorConfig` off an official discriminator state dict."""
     if "b4.conv.weight" not in state:
         raise ConversionError("not a discriminator state dict: missing key 'b4.conv.weight'")
+    state = _Checked(state, "discriminator")
     res_list = sorted({int(m.group(1)) for k in state for m in [re.match(r"b(\d+)\.conv0\.", k)] if m})
     if not res_list:
         raise ConversionError("discriminator state dict has no 'b*.conv0' blocks")
     top = res_list[-1]
-    channels = {r: int(state[f"b{r}.conv0.weight"].shape[0]) for r in res_list}
-    channels[4] = int(state["b4.conv.weight"].shape[0])
+    channels = {r: _dim(state, f"b{r}.conv0.weight", 0, 4) for r in res_list}
+    channels[4] = _dim(state, "b4.conv.weight", 0, 4)
     base, cmax = _infer_base_max(channels, "discriminator")
     if f"b{top}.skip.weight" in state:
         arch = "resnet"
@@ -113,13 +146,13 @@ def infer_discriminator_config(state: Mapping[str, np.ndarray], **overrides) -> 
         arch = "skip"
     else:
         arch = "orig"
-    c_dim = int(state["mapping.embed.weight"].shape[1]) if "mapping.embed.weight" in state else 0
+    c_dim = _dim(state, "mapping.embed.weight", 1, 2) if "mapping.embed.weight" in state else 0
     kw: dict[str, Any] = dict(
-        img_resolution=top, img_channels=int(state[f"b{top}.fromrgb.weight"].shape[1]),
+        img_resolution=top, img_channels=_dim(state, f"b{top}.fromrgb.weight", 1, 4),
         c_dim=c_dim, architecture=arch, channel_base=base, channel_max=cmax,
-        mbstd_num_channels=int(state["b4.conv.weight"].shape[1]) - channels[4])
+        mbstd_num_channels=_dim(state, "b4.conv.weight", 1, 4) - channels[4])
     if c_dim:
-        kw["cmap_dim"] = int(state["b4.out.weight"].shape[0])
+        kw["cmap_dim"] = _dim(state, "b4.out.weight", 0, 2)
         kw["mapping_layers"] = len([k for k in state if re.fullmatch(r"mapping\.fc\d+\.weight", k)])
     f = _filter_1d(state)
     if f is not None:

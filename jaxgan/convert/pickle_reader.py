@@ -1,5 +1,8 @@
 """Read stylegan2-ada-pytorch ``network-snapshot-*.pkl`` files without running their code.
 
+TF-era releases (``(G, D, Gs)`` tuples of ``dnnlib.tflib.network.Network``) are recognised
+too and mapped to official state dicts by :mod:`jaxgan.convert.tf_pickle`.
+
 A snapshot is a plain pickle of ``dict(G=, D=, G_ema=, augment_pipe=, training_set_kwargs=)``.
 Each network is a ``torch.nn.Module`` of a ``torch_utils.persistence.persistent_class``: it
 pickles as ``_reconstruct_persistent_obj(meta)``, ``meta`` holding the whole source of the
@@ -28,6 +31,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from jaxgan.convert.tf_pickle import TFNetwork, is_tf_snapshot, tf_snapshot_to_official
 
 __all__ = ["NetworkRecord", "PickleNotAllowedError", "UnsafePickleError", "read_network_pkl"]
 
@@ -234,6 +239,7 @@ _FIXED: dict[tuple[str, str], Any] = {
     ("builtins", "slice"): slice, ("builtins", "complex"): complex,
     ("builtins", "bytearray"): bytearray, ("_codecs", "encode"): _codecs_encode,
     ("dnnlib.util", "EasyDict"): _EasyDict, ("dnnlib", "EasyDict"): _EasyDict,
+    ("dnnlib.tflib.network", "Network"): TFNetwork,      # TF-era releases (tf_pickle)
     _PERSISTENCE: _reconstruct_persistent_obj,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
@@ -415,6 +421,12 @@ def read_network_pkl(path, allow_pickle: bool = False) -> dict[str, NetworkRecor
         except Exception as e:  # noqa: BLE001  (any failure here means a bad file)
             raise ValueError(f"cannot read network pickle {path}: {type(e).__name__}: {e}") \
                 from None
+    if is_tf_snapshot(data):
+        try:
+            return {name: NetworkRecord(cls, sd, kw)
+                    for name, (cls, sd, kw) in tf_snapshot_to_official(data).items()}
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} holds a {type(data).__name__}, not a dict of networks")
     records = {}

@@ -281,3 +281,57 @@ class SegmenterConfig(_Config):
 
 
 CONFIG_KINDS.update({c.__name__: c for c in (ClassifierConfig, SegmenterConfig)})
+
+
+# ----------------------------------------------------------------------------- precision
+
+PRECISIONS = ("float32", "float16", "bfloat16")
+"""Inference precisions a user may ask for (``--precision``; ``precision=`` in Python)."""
+
+CONFIG_PRECISION = "config"
+"""Training's precision: the config's ``num_fp16_res`` blocks in ``low_precision_dtype``."""
+
+RELEASED_NUM_FP16_RES = 4
+"""``num_fp16_res`` of every released NVIDIA configuration; reduced precision uses it for
+networks whose own ``num_fp16_res`` is 0."""
+
+
+def check_precision(precision: str) -> str:
+    """Validate a precision name (one of :data:`PRECISIONS` or ``'config'``).
+
+    Raises:
+      ValueError: naming the valid choices.
+    """
+    if precision not in PRECISIONS + (CONFIG_PRECISION,):
+        raise ValueError(f"precision must be one of {list(PRECISIONS)} (or 'config' for the "
+                         f"network's training setting), got {precision!r}")
+    return precision
+
+
+def block_dtype(cfg, res: int, precision: str = "float32") -> str:
+    """Compute dtype of the block at resolution ``res`` of a generator/discriminator.
+
+    Args:
+      cfg: a :class:`GeneratorConfig` or :class:`DiscriminatorConfig`.
+      res: the block's resolution.
+      precision: ``'float32'``: every block in float32 (the official float32 result, the
+        default for inference). ``'float16'`` / ``'bfloat16'``: the official mixed-precision
+        layout (the top ``num_fp16_res`` blocks, or the released 4 when the config says 0,
+        in that dtype; the rest, ToRGB outputs and the D epilogue in float32; clamping at
+        ``conv_clamp``). ``'config'``: the config's ``num_fp16_res`` blocks in its
+        ``low_precision_dtype`` (training).
+
+    Returns:
+      ``'float32'``, ``'float16'`` or ``'bfloat16'``.
+    """
+    check_precision(precision)
+    if precision == "float32":
+        return "float32"
+    if precision == CONFIG_PRECISION:
+        n, dtype = cfg.num_fp16_res, cfg.low_precision_dtype
+    else:
+        n, dtype = cfg.num_fp16_res or RELEASED_NUM_FP16_RES, precision
+    if n <= 0:
+        return "float32"
+    fp16_resolution = max(2 ** (int(math.log2(cfg.img_resolution)) + 1 - n), 8)
+    return dtype if res >= fp16_resolution else "float32"

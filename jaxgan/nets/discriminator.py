@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
-from jaxgan.nets.configs import DiscriminatorConfig
+from jaxgan.nets.configs import DiscriminatorConfig, block_dtype, check_precision
 from jaxgan.nets.layers import Conv2dLayer, FullyConnected
 from jaxgan.nets.mapping import MappingNetwork
 from jaxgan.ops import downsample2d, minibatch_stddev, setup_filter
@@ -26,7 +26,6 @@ class DiscriminatorBlock(nn.Module):
     activation: str = "lrelu"
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
     conv_clamp: float | None = None
-    dtype: str = "float32"
 
     def setup(self):
         act, clamp, f = self.activation, self.conv_clamp, self.resample_filter
@@ -41,12 +40,14 @@ class DiscriminatorBlock(nn.Module):
             self.skip = Conv2dLayer(self.tmp_channels, self.out_channels, 1, bias=False, down=2,
                                     resample_filter=f)
 
-    def __call__(self, x, img, force_fp32=False):
-        dtype = jnp.float32 if force_fp32 else jnp.dtype(self.dtype)
+    def __call__(self, x, img, dtype="float32"):
+        """``dtype``: the block's compute dtype (see ``configs.block_dtype``)."""
+        dtype = jnp.dtype(dtype)
         if x is not None:
             x = x.astype(dtype)
         if self.in_channels == 0 or self.architecture == "skip":
-            y = self.fromrgb(img.astype(dtype))
+            img = img.astype(dtype)                  # the official block casts img too
+            y = self.fromrgb(img)
             x = x + y if x is not None else y
             img = (downsample2d(img, setup_filter(self.resample_filter))
                    if self.architecture == "skip" else None)
@@ -95,19 +96,22 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image ``[N, R, R, C]`` (and c ``[N, c_dim]``) -> logits ``[N, 1]``."""
+    """image ``[N, R, R, C]`` (and c ``[N, c_dim]``) -> logits ``[N, 1]``.
+
+    ``precision``: the default compute precision (``'float32'``, the official float32 result
+    whatever ``cfg.num_fp16_res`` says; see ``configs.block_dtype``).
+    """
     cfg: DiscriminatorConfig
+    precision: str = "float32"
 
     def setup(self):
         cfg = self.cfg
         for res in cfg.block_resolutions:
-            low = cfg.num_fp16_res > 0 and res >= cfg.fp16_resolution
             setattr(self, f"b{res}", DiscriminatorBlock(
                 in_channels=cfg.channels(res) if res < cfg.img_resolution else 0,
                 tmp_channels=cfg.channels(res), out_channels=cfg.channels(res // 2),
                 resolution=res, img_channels=cfg.img_channels, architecture=cfg.architecture,
-                resample_filter=tuple(cfg.resample_filter), conv_clamp=cfg.conv_clamp,
-                dtype=cfg.low_precision_dtype if low else "float32"))
+                resample_filter=tuple(cfg.resample_filter), conv_clamp=cfg.conv_clamp))
         cmap_dim = cfg.resolved_cmap_dim
         if cfg.c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=cfg.c_dim, w_dim=cmap_dim, num_ws=None,
@@ -118,15 +122,17 @@ class Discriminator(nn.Module):
             architecture=cfg.architecture, mbstd_group_size=cfg.mbstd_group_size,
             mbstd_num_channels=cfg.mbstd_num_channels, conv_clamp=cfg.conv_clamp)
 
-    def __call__(self, img, c=None, force_fp32=False):
+    def __call__(self, img, c=None, precision: str | None = None):
+        """Logits ``[N, 1]``; ``precision`` as ``configs.block_dtype`` (None: the module's)."""
         cfg = self.cfg
+        precision = check_precision(self.precision if precision is None else precision)
         shape = (cfg.img_resolution, cfg.img_resolution, cfg.img_channels)
         if img.ndim != 4 or img.shape[1:] != shape:
             raise ValueError(f"discriminator: img must be [N, {shape[0]}, {shape[1]}, {shape[2]}] "
                              f"(NHWC), got {img.shape}")
         x = None
         for res in cfg.block_resolutions:
-            x, img = getattr(self, f"b{res}")(x, img, force_fp32=force_fp32)
+            x, img = getattr(self, f"b{res}")(x, img, dtype=block_dtype(cfg, res, precision))
         cmap = None
         if cfg.c_dim > 0:
             if c is None or c.shape != (img.shape[0] if img is not None else x.shape[0], cfg.c_dim):

@@ -50,16 +50,22 @@ class Generator(nn.Module):
     Methods (use with ``apply(..., method=...)``, or through :mod:`jaxgan.model`):
     ``__call__`` (z, c -> image), ``mapping``, ``styles``, ``synthesis``.
 
+    ``precision`` (default ``'float32'``, the official float32 result whatever
+    ``cfg.num_fp16_res`` says): the synthesis' default compute precision; ``'float16'``
+    reproduces the official mixed-precision path, ``'bfloat16'`` is its TPU variant and
+    ``'config'`` is training's (see ``configs.block_dtype``).
+
     With ``cfg.style_cond_dim > 0`` (StylEx) the synthesis is built for ws of width
     ``w_dim + style_cond_dim``: :meth:`styles` takes ws already conditioned
     (:func:`condition_ws`), ``__call__`` takes ``style_cond`` (zeros when omitted).
     """
     cfg: GeneratorConfig
+    precision: str = "float32"     # synthesis compute precision (configs.block_dtype)
 
     def setup(self):
         cfg = self.cfg
         syn_cfg = cfg.replace(w_dim=cfg.synthesis_w_dim) if cfg.style_cond_dim else cfg
-        self.synthesis_net = SynthesisNetwork(syn_cfg, name="synthesis")
+        self.synthesis_net = SynthesisNetwork(syn_cfg, precision=self.precision, name="synthesis")
         self.mapping_net = MappingNetwork(
             z_dim=cfg.z_dim, c_dim=cfg.c_dim, w_dim=cfg.w_dim, num_ws=cfg.num_ws,
             num_layers=cfg.mapping_layers, embed_features=cfg.embed_features,

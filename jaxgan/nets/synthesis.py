@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import flax.linen as nn
 
-from jaxgan.nets.configs import GeneratorConfig
+from jaxgan.nets.configs import GeneratorConfig, block_dtype, check_precision
 from jaxgan.nets.layers import Conv2dLayer, FullyConnected, const_init, normal_init
 from jaxgan.ops import DEF_GAIN, bias_act, modulated_conv2d, setup_filter, upsample2d
 
@@ -135,7 +135,6 @@ class SynthesisBlock(nn.Module):
     resample_filter: tuple[float, ...] = (1, 3, 3, 1)
     conv_clamp: float | None = None
     use_noise: bool = True
-    dtype: str = "float32"
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -170,11 +169,12 @@ class SynthesisBlock(nn.Module):
         return {name: getattr(self, name).style(ws[:, i]) for i, name in enumerate(self.layer_names)}
 
     def __call__(self, x, img, styles, noise_mode="const", noise=None, noise_key=None,
-                 fused=True, force_fp32=False, feature_edits=None, capture=()):
-        """One block. ``feature_edits``: ``{layer: fn}`` applied to that layer's output;
-        ``capture``: layer names whose outputs are returned as a third value ``{layer: map}``
-        (only when non-empty)."""
-        dtype = jnp.float32 if force_fp32 else jnp.dtype(self.dtype)
+                 fused=True, dtype="float32", feature_edits=None, capture=()):
+        """One block. ``dtype``: its compute dtype (see ``configs.block_dtype``);
+        ``feature_edits``: ``{layer: fn}`` applied to that layer's output; ``capture``: layer
+        names whose outputs are returned as a third value ``{layer: map}`` (only when
+        non-empty)."""
+        dtype = jnp.dtype(dtype)
         noise = noise or {}
         edits = feature_edits or {}
         feats = {}
@@ -222,20 +222,23 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws or styles -> image ``[N, R, R, img_channels]`` (float32, roughly [-1, 1])."""
+    """ws or styles -> image ``[N, R, R, img_channels]`` (float32, roughly [-1, 1]).
+
+    ``precision``: the default compute precision of :meth:`__call__` (``'float32'``,
+    ``'float16'``, ``'bfloat16'`` or ``'config'``; see ``configs.block_dtype``).
+    """
     cfg: GeneratorConfig
+    precision: str = "float32"
 
     def setup(self):
         cfg = self.cfg
         for res in cfg.block_resolutions:
             in_ch = cfg.channels(res // 2) if res > 4 else 0
-            low = res >= cfg.fp16_resolution and cfg.num_fp16_res > 0
             setattr(self, f"b{res}", SynthesisBlock(
                 in_ch, cfg.channels(res), w_dim=cfg.w_dim, resolution=res,
                 img_channels=cfg.img_channels, is_last=res == cfg.img_resolution,
                 architecture=cfg.architecture, resample_filter=tuple(cfg.resample_filter),
-                conv_clamp=cfg.conv_clamp, use_noise=cfg.use_noise,
-                dtype=cfg.low_precision_dtype if low else "float32"))
+                conv_clamp=cfg.conv_clamp, use_noise=cfg.use_noise))
 
     def styles(self, ws):
         """``ws: [N, num_ws, w_dim]`` -> StyleSpace dict ``{f'b{res}': {layer: [N, C]}}``."""
@@ -258,12 +261,16 @@ class SynthesisNetwork(nn.Module):
                      for layer in (("conv1",) if res == 4 else ("conv0", "conv1")))
 
     def __call__(self, styles, noise_mode="const", noise=None, noise_key=None, fused=True,
-                 force_fp32=False, feature_edits: dict[str, Callable] | None = None,
+                 precision: str | None = None, feature_edits: dict[str, Callable] | None = None,
                  capture: tuple[str, ...] | list[str] = ()):
         """Render from a StyleSpace pytree.
 
         Args:
-          styles, noise_mode, noise, noise_key, fused, force_fp32: see the module docstring.
+          styles, noise_mode, noise, noise_key, fused: see the module docstring.
+          precision: ``'float32'`` (the official float32 result whatever
+            ``num_fp16_res`` says), ``'float16'`` / ``'bfloat16'`` (the official mixed
+            precision layout) or ``'config'`` (training); see ``configs.block_dtype``.
+            None: the module's ``precision`` (float32 unless built with another).
           feature_edits: optional ``{'b{res}.conv{0,1}': fn}``; ``fn([N, res, res, C]) ->
             [N, res, res, C]`` replaces that layer's output (pure function of the map).
           capture: feature-map names to return.
@@ -273,6 +280,7 @@ class SynthesisNetwork(nn.Module):
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        precision = check_precision(self.precision if precision is None else precision)
         noise = noise or {}
         capture = tuple(capture)
         per_block: dict[str, dict] = {}
@@ -299,7 +307,7 @@ class SynthesisNetwork(nn.Module):
             hook_kw = {} if hk is None else dict(feature_edits=hk["edits"], capture=hk["capture"])
             out = getattr(self, name)(x, img, styles[name], noise_mode=noise_mode,
                                       noise=noise.get(name), noise_key=key, fused=fused,
-                                      force_fp32=force_fp32, **hook_kw)
+                                      dtype=block_dtype(self.cfg, res, precision), **hook_kw)
             if hk is not None and hk["capture"]:
                 x, img, f = out
                 feats.update({f"{name}.{k}": v for k, v in f.items()})

@@ -67,7 +67,8 @@ def run_G(G: Generator, g_vars, z, c, key, style_mixing_prob: float, style_cond=
     k_ws, k_noise = jax.random.split(key)
     ws, g_vars = sample_ws(G, g_vars, z, c, k_ws, style_mixing_prob)
     syn_ws = ws if style_cond is None else model.condition_ws(ws, style_cond)
-    img = model.synthesize(G, g_vars, syn_ws, noise_mode="random", noise_key=k_noise, fused=False)
+    img = model.synthesize(G, g_vars, syn_ws, noise_mode="random", noise_key=k_noise, fused=False,
+                           precision="config")    # training: the config's num_fp16_res
     return img, ws, g_vars
 
 
@@ -75,7 +76,7 @@ def run_D(D: Discriminator, d_vars, img, c, augment: AugmentFn | None, p, key):
     """Discriminator logits ``[N]`` of (optionally ADA-augmented) images."""
     if augment is not None:
         img = augment(img, p, key)
-    return model.discriminate(D, d_vars, img, _cond(c))[:, 0]
+    return model.discriminate(D, d_vars, img, _cond(c), precision="config")[:, 0]
 
 
 def g_main_loss(g_params, g_vars, d_vars, G, D, z, c, key, *, cfg: LossConfig,
@@ -111,7 +112,8 @@ def g_pl_loss(g_params, g_vars, G, z, c, key, pl_mean, *, cfg: LossConfig, gain:
     def synth(w):
         if style_cond is not None:
             w = model.condition_ws(w, style_cond[:n])
-        return model.synthesize(G, g_vars, w, noise_mode="random", noise_key=k_noise, fused=False)
+        return model.synthesize(G, g_vars, w, noise_mode="random", noise_key=k_noise, fused=False,
+                                precision="config")
 
     img, vjp = jax.vjp(synth, ws)
     y = jax.random.normal(k_y, img.shape) / jnp.sqrt(img.shape[1] * img.shape[2])
