@@ -208,6 +208,9 @@ def resolve_checkpoint(path, net: str | None = None) -> Path:
       CheckpointError: nothing suitable is there (the message says what was expected).
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{path} is a file, not a checkpoint directory (expected a "
+                              f"directory with {ARCH_FILE} and {VARIABLES_DIR}/)")
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory {path} does not exist (expected a "
                               f"directory with {ARCH_FILE} and {VARIABLES_DIR}/, as written by "
