@@ -179,14 +179,20 @@ def _run(case: Case, w: Path, ck: Path) -> dict:
     mod = "jaxgan.cli" if case.entry == "jaxgan" else "train"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     env.pop("JAXGAN_DEBUG", None)
-    p = subprocess.run([sys.executable, "-m", mod, *argv], capture_output=True, text=True,
-                       env=env, cwd=w, timeout=300)
+    try:
+        p = subprocess.run([sys.executable, "-m", mod, *argv], capture_output=True, text=True,
+                           env=env, cwd=w, timeout=float(os.environ.get("JAXGAN_CASE_TIMEOUT", 300)))
+    except subprocess.TimeoutExpired as e:
+        err = (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        p = subprocess.CompletedProcess(e.cmd, 0, "", err + "\n[timed out: still running]")
     lost = [k for k in case.keep if not (w / k).is_file() or _sha(w / k) != before[k]]
     left = [a for a in case.absent if (w / a).exists()]
     # argparse usage errors print a usage line first; everything here passes argparse
     lines = [s for s in p.stderr.splitlines() if s.strip() and not s.startswith("WARNING:")]
     if "Traceback" in p.stderr:
         kind = "traceback"
+    elif "[timed out" in p.stderr:
+        kind = "silently accepted"           # e.g. started a real training run
     elif p.returncode == 0:
         kind = "silently accepted"
     elif lost:
