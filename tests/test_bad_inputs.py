@@ -128,15 +128,15 @@ CASES = [
          "already holds 1 file(s) this command writes: seed0000.png",
          keep=("gen/seed0000.png", "gen/notes.txt")),
     Case("generate-would-replace-npz", "jaxgan", [*G, "--seeds", "5", "--save-npz", "--outdir",
-         "{w}/gen"], "images.npz", keep=("gen/images.npz", "gen/seed0000.png")),
+         "{w}/gen2"], "images.npz", keep=("gen2/images.npz", "gen2/seed0000.png")),
     Case("invert-would-replace-results", "jaxgan", [*INV, "--out", "{w}/inv"],
          "latents.npz, metrics.json", keep=("inv/latents.npz", "inv/metrics.json")),
-    Case("convert-exists", "jaxgan", ["convert", str(FIXTURES / "fixture_g32.npz"), "{w}/mine"],
-         "already exists", keep=("mine/arch.json", "mine/notes.txt")),
+    Case("convert-exists", "jaxgan", ["convert", str(FIXTURES / "fixture_g32.npz"), "{w}/mine1"],
+         "already exists", keep=("mine1/arch.json", "mine1/notes.txt")),
     Case("convert-overwrite-foreign-dir", "jaxgan", ["convert", str(FIXTURES / "fixture_g32.npz"),
-         "{w}/mine", "--overwrite"], "notes.txt", keep=("mine/arch.json", "mine/notes.txt")),
+         "{w}/mine2", "--overwrite"], "notes.txt", keep=("mine2/arch.json", "mine2/notes.txt")),
     Case("train-encoder-exists", "jaxgan", ["train-encoder", "--ckpt", "{ck}", "--out",
-         "{w}/mine"], "exists; pass --overwrite", keep=("mine/arch.json", "mine/notes.txt")),
+         "{w}/mine3"], "exists; pass --overwrite", keep=("mine3/arch.json", "mine3/notes.txt")),
     Case("export-no-run", "jaxgan", ["export", "--run", "{w}/norun"], "norun"),
 ]
 
@@ -163,9 +163,10 @@ def _workspace(w: Path) -> Path:
     sd = dict(np.load(FIXTURES / "fixture_g32.npz"))
     np.savez(w / "g_missing.npz", **{k: a for k, a in sd.items()
                                      if k != "mapping.fc0.weight"})
-    for d, files in {"gen": ("seed0000.png", "notes.txt", "images.npz"),
-                     "inv": ("latents.npz", "metrics.json"),
-                     "mine": ("arch.json", "notes.txt")}.items():
+    dirs = {"gen": ("seed0000.png", "notes.txt", "images.npz"),
+            "gen2": ("seed0000.png", "images.npz"), "inv": ("latents.npz", "metrics.json"),
+            **{f"mine{i}": ("arch.json", "notes.txt") for i in (1, 2, 3)}}
+    for d, files in dirs.items():
         (w / d).mkdir()
         for f in files:
             (w / d / f).write_bytes(f"user data in {d}/{f}\n".encode())
@@ -214,6 +215,8 @@ def results(tmp_path_factory):
         counts: dict[str, int] = {}
         for r in out.values():
             counts[r["kind"]] = counts.get(r["kind"], 0) + 1
+        counts["user files lost (any kind)"] = sum(bool(r["lost"]) for r in out.values())
+        counts["directory left behind"] = sum(bool(r["left"]) for r in out.values())
         Path(report).write_text(json.dumps({"counts": counts, "cases": list(out.values())},
                                            indent=1))
     return out
