@@ -3,7 +3,9 @@ each in a subprocess: every case must end with exit code 2, exactly one line on 
 naming the problem, no traceback, and every file the user had byte-for-byte unchanged
 (and, where stated, no output directory left behind).
 
-The cases run concurrently in one module fixture; each test then checks one row.
+The cases run in one module fixture, as processes forked from one driver that imported
+the entry points once (``tests/scripts/cli_case_runner.py``: no per-case start-up cost), a
+few also through ``python -m``; each test then checks one row.
 ``JAXGAN_BAD_INPUTS_REPORT=path.json`` also writes the classification of every row (clean
 error / traceback / silently accepted / user files lost), e.g. to compare two revisions::
 
@@ -16,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -141,6 +142,11 @@ CASES = [
 ]
 
 
+#: Rows also run through the real ``python -m`` entry points (the rest are forked from one
+#: driver that imported the same ``main`` functions; see ``_forked``).
+REAL_ENTRY = ("generate-psi-nan", "invert-num-0", "train-total-kimg-negative")
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -173,34 +179,52 @@ def _workspace(w: Path) -> Path:
     return ck
 
 
-def _run(case: Case, w: Path, ck: Path) -> dict:
-    fill = {"w": str(w), "ck": str(ck)}
-    argv = [a.format(**fill) for a in case.argv]
-    before = {k: _sha(w / k) for k in case.keep}
-    mod = "jaxgan.cli" if case.entry == "jaxgan" else "train"
+def _env() -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     env.pop("JAXGAN_DEBUG", None)
+    return env
+
+
+def _argv(case: Case, w: Path, ck: Path) -> list[str]:
+    return [a.format(w=str(w), ck=str(ck)) for a in case.argv]
+
+
+def _python_m(case: Case, w: Path, ck: Path, timeout: float) -> dict:
+    """The case through the real ``python -m`` entry point."""
+    mod = "jaxgan.cli" if case.entry == "jaxgan" else "train"
     try:
-        p = subprocess.run([sys.executable, "-m", mod, *argv], capture_output=True, text=True,
-                           env=env, cwd=w, timeout=float(os.environ.get("JAXGAN_CASE_TIMEOUT", 300)))
-    except subprocess.TimeoutExpired as e:
-        err = (e.stderr or b"").decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
-        p = subprocess.CompletedProcess(e.cmd, 0, "", err + "\n[timed out: still running]")
+        p = subprocess.run([sys.executable, "-m", mod, *_argv(case, w, ck)], capture_output=True,
+                           text=True, env=_env(), cwd=w, timeout=timeout, check=False)
+        return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
+    except subprocess.TimeoutExpired:
+        return {"rc": None, "stdout": "", "stderr": ""}
+
+
+def _forked(cases: list[Case], w: Path, ck: Path, timeout: float) -> dict[str, dict]:
+    """The cases as processes forked from one driver that imported everything once
+    (tests/scripts/cli_case_runner.py): each still a process of its own."""
+    spec = [{"id": c.id, "entry": c.entry, "argv": _argv(c, w, ck), "cwd": str(w)} for c in cases]
+    (w / ".cases.json").write_text(json.dumps(spec))
+    workers = os.environ.get("JAXGAN_TEST_WORKERS", "2")
+    p = subprocess.run([sys.executable, str(ROOT / "tests" / "scripts" / "cli_case_runner.py"),
+                        str(w / ".cases.json"), str(w / ".results.json"), workers, str(timeout)],
+                       capture_output=True, text=True, env=_env(), timeout=3600, check=False)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads((w / ".results.json").read_text())
+
+
+def _classify(case: Case, w: Path, res: dict, before: dict[str, str]) -> dict:
     lost = [k for k in case.keep if not (w / k).is_file() or _sha(w / k) != before[k]]
     left = [a for a in case.absent if (w / a).exists()]
-    # argparse usage errors print a usage line first; everything here passes argparse
-    lines = [s for s in p.stderr.splitlines() if s.strip() and not s.startswith("WARNING:")]
-    if "Traceback" in p.stderr:
+    stderr = res["stderr"] + ("\n[timed out: still running]" if res["rc"] is None else "")
+    lines = [s for s in stderr.splitlines() if s.strip() and not s.startswith("WARNING:")]
+    if "Traceback" in stderr:
         kind = "traceback"
-    elif "[timed out" in p.stderr:
-        kind = "silently accepted"           # e.g. started a real training run
-    elif p.returncode == 0:
+    elif res["rc"] in (0, None):                  # None: still running (e.g. real training)
         kind = "silently accepted"
-    elif lost:
-        kind = "user files lost"
     else:
         kind = "clean error"
-    return {"id": case.id, "rc": p.returncode, "stderr": p.stderr[-3000:], "lines": lines,
+    return {"id": case.id, "rc": res["rc"], "stderr": stderr[-3000:], "lines": lines,
             "lost": lost, "left": left, "kind": kind}
 
 
@@ -208,8 +232,12 @@ def _run(case: Case, w: Path, ck: Path) -> dict:
 def results(tmp_path_factory):
     w = tmp_path_factory.mktemp("bad_inputs")
     ck = _workspace(w)
-    with ThreadPoolExecutor(max_workers=int(os.environ.get("JAXGAN_TEST_WORKERS", "3"))) as ex:
-        out = {r["id"]: r for r in ex.map(lambda c: _run(c, w, ck), CASES)}
+    timeout = float(os.environ.get("JAXGAN_CASE_TIMEOUT", "300"))
+    before = {k: _sha(w / k) for c in CASES for k in c.keep}
+    real = [c for c in CASES if c.id in REAL_ENTRY]
+    raw = _forked([c for c in CASES if c.id not in REAL_ENTRY], w, ck, timeout)
+    raw.update({c.id: _python_m(c, w, ck, timeout) for c in real})
+    out = {c.id: _classify(c, w, raw[c.id], before) for c in CASES}
     report = os.environ.get("JAXGAN_BAD_INPUTS_REPORT")
     if report:
         counts: dict[str, int] = {}
@@ -239,10 +267,9 @@ def test_overwrite_replaces_only_the_commands_files(tmp_path):
     w = tmp_path
     ck = _workspace(w)
     notes = _sha(w / "gen" / "notes.txt")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     p = subprocess.run([sys.executable, "-m", "jaxgan.cli", "generate", "--ckpt", str(ck),
                         "--seeds", "0", "--outdir", str(w / "gen"), "--overwrite"],
-                       capture_output=True, text=True, env=env, timeout=300)
+                       capture_output=True, text=True, env=_env(), timeout=300, check=False)
     assert p.returncode == 0, p.stderr
     assert _sha(w / "gen" / "notes.txt") == notes
     from PIL import Image
