@@ -169,6 +169,25 @@ def test_resume_with_other_data_or_settings_refuses(reference, tmp_path, overrid
     assert _digest(reference) == before                    # config.json, checkpoints, logs
 
 
+def test_resume_on_other_images_of_the_same_count_refuses(reference, tmp_path):
+    """Same config, same number of images, other pixels (e.g. another folder of the same
+    size and name): the data fingerprint tells them apart. The run here records the
+    fingerprint of other images, as if it had been started on them."""
+    run = tmp_path / "other_images"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns(".lock"))
+    rec = json.loads((run / "run.json").read_text())
+    rec["data"]["sha256"] = hashlib.sha256(b"other images").hexdigest()
+    (run / "run.json").write_text(json.dumps(rec))
+    before = _digest(run)
+    _one_line_error(_train(run), "data content changed (256 -> 256 images")
+    assert _digest(run) == before
+    p = _train(run, extra=("--allow-changed",))              # explicitly: continue anyway
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "resuming with a change (--allow-changed): data content changed" in p.stdout
+    assert json.loads((run / "run.json").read_text())["data"] == \
+        json.loads((reference / "run.json").read_text())["data"]
+
+
 def test_resume_allows_schedule_changes(reference, tmp_path):
     """Changing only the schedule (``run.total_kimg``) is not a mismatch."""
     run = tmp_path / "longer"
