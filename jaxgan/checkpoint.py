@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets
+from jaxgan.errors import OutputExistsError, WrongKindError
 from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
                                  config_from_json)
 
@@ -61,7 +62,7 @@ def module_from_config(cfg):
     if isinstance(cfg, EncoderConfig):
         from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
         return Encoder(cfg)
-    raise TypeError(f"not a jaxgan network config: {type(cfg).__name__}")
+    raise WrongKindError(f"not a jaxgan network config: {type(cfg).__name__}")
 
 
 def _config_of(module_or_cfg):
@@ -106,7 +107,8 @@ def _local_checkpointer():
                             multiprocessing_options=mp)
 
 
-def save_network(path, module_or_cfg, variables, overwrite: bool = False) -> Path:
+def save_network(path, module_or_cfg, variables, overwrite: bool = False,
+                 companions: tuple[str, ...] = ()) -> Path:
     """Write a network checkpoint directory (``arch.json`` + ``variables/``) atomically.
 
     Args:
@@ -114,18 +116,30 @@ def save_network(path, module_or_cfg, variables, overwrite: bool = False) -> Pat
       module_or_cfg: the network (``Generator``/``Discriminator``/``Encoder``) or its config.
       variables: its variables pytree (``{'params': ..., 'buffers': ...}``).
       overwrite: replace an existing ``path``; otherwise an existing path is an error.
+      companions: names of files the caller writes next to the checkpoint (e.g.
+        ``metrics.json``) that ``overwrite`` may replace with it.
 
     Returns:
       ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-      FileExistsError: ``path`` exists and ``overwrite`` is False.
+      FileExistsError: ``path`` exists and ``overwrite`` is False, or ``path`` holds
+        anything besides a network checkpoint (``overwrite`` replaces only checkpoints,
+        never a directory with other files in it).
     """
     path = Path(path)
     cfg = _config_of(module_or_cfg)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (--overwrite) "
-                              "to replace it")
+        raise OutputExistsError(f"{path} already exists; pass overwrite=True (--overwrite) "
+                                "to replace it")
+    if path.exists():
+        other = sorted(p.name for p in path.iterdir()) if path.is_dir() else [path.name]
+        other = [n for n in other if n not in (ARCH_FILE, VARIABLES_DIR, *companions)]
+        if other:
+            raise OutputExistsError(
+                f"{path} holds files that are not part of a network checkpoint "
+                f"({', '.join(other[:5])}{' ...' if len(other) > 5 else ''}); refusing to "
+                "replace it: move them away or write elsewhere")
     def fill(tmp: Path) -> None:
         _write_text_atomic(tmp / ARCH_FILE, cfg.to_json() + "\n")
         _save_variables(tmp / VARIABLES_DIR, variables)
@@ -196,6 +210,9 @@ def resolve_checkpoint(path, net: str | None = None) -> Path:
       CheckpointError: nothing suitable is there (the message says what was expected).
     """
     path = Path(assets.resolve(path))
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{path} is a file, not a checkpoint directory (expected a "
+                              f"directory with {ARCH_FILE} and {VARIABLES_DIR}/)")
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory {path} does not exist (expected a "
                               f"directory with {ARCH_FILE} and {VARIABLES_DIR}/, as written by "
@@ -252,6 +269,9 @@ def load_network(path, net: str | None = None):
     from jaxgan import model  # noqa: PLC0415
     ckpt = resolve_checkpoint(path, net)
     cfg = load_config(ckpt)
+    if not isinstance(cfg, (GeneratorConfig, DiscriminatorConfig, EncoderConfig)):
+        raise WrongKindError(f"{ckpt} holds a {type(cfg).__name__} network (e.g. a classifier "
+                             "or segmenter), not a generator, discriminator or encoder")
     module = module_from_config(cfg)
     target = model.variables_shape(module)
     vdir = (ckpt / VARIABLES_DIR).absolute()

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import pickle
 import re
 import sys
 import zipfile
@@ -29,9 +29,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-
-class UsageError(Exception):
-    """A problem with the user's input; reported as one line, exit code 2."""
+from jaxgan.errors import (USER_ERRORS, MissingKeyError, UsageError, WrongKindError,  # noqa: F401
+                           one_line)
+from jaxgan.outputs import check_outputs, ensure_writable_dir, write_atomic
 
 
 class Command(NamedTuple):
@@ -40,9 +40,6 @@ class Command(NamedTuple):
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int | None]
-
-
-USER_ERRORS = (UsageError, ValueError, OSError, ImportError, pickle.UnpicklingError)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -65,6 +62,10 @@ def parse_seeds(spec: str) -> list[int]:
         if hi >= 2 ** 32:
             raise UsageError(f"bad seed spec {spec!r}: seeds must be < 2**32")
         seeds.extend(range(lo, hi + 1))
+    dup = sorted({s for s in seeds if seeds.count(s) > 1}) if len(set(seeds)) < len(seeds) else []
+    if dup:
+        raise UsageError(f"bad seed spec {spec!r}: seed(s) {dup[:5]} given more than once "
+                         "(each seed names one output file)")
     return seeds
 
 
@@ -84,6 +85,23 @@ def with_precision(module, args: argparse.Namespace):
     """``module`` computing in ``args.precision`` (float32 when the command has no flag)."""
     from jaxgan.model import with_precision as _with  # noqa: PLC0415
     return _with(module, getattr(args, "precision", "float32"))
+
+
+def check_finite(value: float, flag: str) -> float:
+    """``value`` if finite, else a :class:`UsageError` naming ``flag``."""
+    if not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number, got {value}")
+    return value
+
+
+def check_finite_array(a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` if every entry is finite, else a :class:`UsageError` naming ``what``."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad.reshape(len(a), -1) if a.ndim else bad)[0])
+        raise UsageError(f"{what} holds {int(bad.sum())} non-finite value(s) (NaN/Inf), "
+                         f"in row(s) {rows[:5].tolist()}")
+    return a
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -125,14 +143,23 @@ def _convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                    help="set a config field, e.g. conv_clamp=256 or D.mbstd_group_size=8 "
                         "(VALUE parsed as JSON when possible); repeatable")
-    p.add_argument("--overwrite", action="store_true", help="replace existing checkpoints")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing checkpoints written by jaxgan (never other files)")
 
 
 def _convert_run(args: argparse.Namespace) -> int:
     from jaxgan.convert import convert  # noqa: PLC0415
     overrides = dict(parse_override(o) for o in args.override)
-    for path in convert(args.src, args.out, net=args.net, overrides=overrides,
-                        allow_pickle=args.allow_pickle, overwrite=args.overwrite):
+    ensure_writable_dir(Path(args.out).parent, "OUT's parent")
+    try:
+        paths = convert(args.src, args.out, net=args.net, overrides=overrides,
+                        allow_pickle=args.allow_pickle, overwrite=args.overwrite)
+    except KeyError as e:       # the converter indexes the source's state dict by name
+        if isinstance(e, MissingKeyError):
+            raise
+        raise MissingKeyError(f"{args.src} lacks tensor {e.args[0]!r}: not a complete "
+                              "stylegan2-ada-pytorch network of this architecture") from None
+    for path in paths:
         print(path)
     return 0
 
@@ -161,6 +188,8 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", action="store_true", help="also write grid.png")
     p.add_argument("--batch", type=int, default=16, help="images per device batch (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random noise (default 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files of the same names in --outdir (only those)")
 
 
 def _generate_inputs(args, cfg):
@@ -173,7 +202,7 @@ def _generate_inputs(args, cfg):
         d = _load_npz(args.w_file, "--w-file")
         if "w" not in d:
             raise UsageError(f"--w-file {args.w_file}: no 'w' array (keys: {sorted(d)})")
-        w = np.asarray(d["w"], np.float32)
+        w = check_finite_array(np.asarray(d["w"], np.float32), f"--w-file {args.w_file}: 'w'")
         if w.ndim == 2:
             w = w[:, None]
         ok = (w.ndim == 3 and w.shape[0] > 0 and w.shape[1] in (1, cfg.num_ws)
@@ -196,9 +225,10 @@ def _generate_inputs(args, cfg):
         if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] != cfg.z_dim:
             raise UsageError(f"--z-file {args.z_file}: 'z' has shape {d['z'].shape}; expected "
                              f"[N, {cfg.z_dim}]")
+        check_finite_array(z, f"--z-file {args.z_file}: 'z'")
         names, extra = [f"img{i:04d}" for i in range(len(z))], {}
         if "c" in d and np.size(d["c"]):
-            c = np.asarray(d["c"], np.float32)
+            c = check_finite_array(np.asarray(d["c"], np.float32), f"--z-file {args.z_file}: 'c'")
             if c.shape != (len(z), cfg.c_dim):
                 raise UsageError(f"--z-file {args.z_file}: 'c' has shape {c.shape}; expected "
                                  f"[{len(z)}, {cfg.c_dim}]")
@@ -258,13 +288,17 @@ def _generate_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch must be >= 1, got {args.batch}")
     if args.truncation_cutoff is not None and args.truncation_cutoff < 0:
         raise UsageError(f"--truncation-cutoff must be >= 0, got {args.truncation_cutoff}")
+    check_finite(args.psi, "--psi")
+    outdir = ensure_writable_dir(args.outdir, "--outdir")
     G, variables = load_network(args.ckpt, args.net)
     if not isinstance(G, Generator):
-        raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
+        raise WrongKindError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
     G = with_precision(G, args)
     names, kind, x, c, extra = _generate_inputs(args, G.cfg)
+    files = [f"{nm}.png" for nm in names] + (["grid.png"] if args.grid else []) + (
+        ["images.npz"] if args.save_npz else [])
+    check_outputs(outdir, files, args.overwrite, "--outdir")
     render = make_renderer(G, kind, args.psi, args.truncation_cutoff, args.noise_mode, args.seed)
-    outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     n, bs = len(x), min(args.batch, len(x))
     keep = args.grid or args.save_npz
@@ -285,7 +319,8 @@ def _generate_run(args: argparse.Namespace) -> int:
         if args.grid:
             save_image_grid(images, outdir / "grid.png")
         if args.save_npz:
-            np.savez(outdir / "images.npz", img=images.transpose(0, 3, 1, 2), **extra)
+            write_atomic(outdir / "images.npz",
+                         lambda p: np.savez(p, img=images.transpose(0, 3, 1, 2), **extra))
     print(f"wrote {n} image(s) to {outdir}", file=sys.stderr)
     return 0
 
@@ -352,8 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         if os.environ.get("JAXGAN_DEBUG"):
             raise
-        msg = " ".join(str(e).split()) or type(e).__name__
-        print(f"jaxgan {args.command}: error: {msg}", file=sys.stderr)
+        print(f"jaxgan {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 2
 
 

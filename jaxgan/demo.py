@@ -86,7 +86,7 @@ def stages(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIF
         Stage("invert held-out scenes", "invert/explorer.json",
               ("invert", "--ckpt", g_net, "--data", "shapes", "--num", "2" if q else "8",
                "--steps", "4" if q else "150", "--lpips", "0", "--l2", "1", "--lr", "0.05",
-               "--seed", s, "--out", str(o / "invert"))),
+               "--seed", s, "--out", str(o / "invert"), "--overwrite")),   # the demo's own folder
         Stage("direction: GANalyze object size", "directions/ganalyze_object_size/explorer.json",
               ("directions", "ganalyze", "--ckpt", g_net, "--assessor", "object_size",
                "--segmenter", segmenter, "--steps", "4" if q else "120",

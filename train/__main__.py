@@ -7,7 +7,10 @@ path to any ``.py`` file with ``get_config()``. Overrides use dotted keys, e.g.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from jaxgan.errors import USER_ERRORS, one_line
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -16,6 +19,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--config", default="shapes32", help="preset name or path (default shapes32)")
     p.add_argument("--out", required=True, help="run directory (resumes if it has checkpoints)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--allow-changed", action="store_true",
+                   help="resume although the data or settings differ from those the run "
+                        "directory was started with (by default that is refused)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     return p
 
@@ -24,7 +30,8 @@ def run(args) -> int:
     from jaxgan.training.config import load_config  # noqa: PLC0415
     from jaxgan.training.loop import train  # noqa: PLC0415
     cfg = load_config(args.config, args.overrides)
-    result = train(cfg, args.out, progress=not args.no_progress)
+    result = train(cfg, args.out, progress=not args.no_progress,
+                   allow_changed=args.allow_changed)
     last = result["history"][-1] if result["history"] else {}
     print(f"done: {result['step']} iterations, {last.get('kimg', 0):.1f} kimg; "
           f"G_ema exported to {args.out}/network/G_ema")
@@ -37,8 +44,10 @@ def main(argv=None) -> int:
         from jaxgan.distributed import initialize  # noqa: PLC0415
         initialize()                                # multi-process jobs (no-op otherwise)
         return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"train: error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:                        # one line, exit 2 (as the jaxgan CLI)
+        if os.environ.get("JAXGAN_DEBUG"):
+            raise
+        print(f"train: error: {one_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.errors import WrongKindError
+from jaxgan.outputs import check_outputs, ensure_writable_dir, write_atomic
 
 
 def _add_data_arguments(p, required: bool) -> None:
@@ -47,7 +49,7 @@ def _load_generator(path):
     from jaxgan.nets.generator import Generator  # noqa: PLC0415
     G, g = load_network(path)
     if not isinstance(G, Generator):
-        raise UsageError(f"--ckpt {path} holds a {type(G).__name__}, not a generator")
+        raise WrongKindError(f"--ckpt {path} holds a {type(G).__name__}, not a generator")
     return G, g
 
 
@@ -79,6 +81,17 @@ def _invert_arguments(p: argparse.ArgumentParser) -> None:
                    "split over the processes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this command's files already in --out (only those)")
+
+
+def invert_outputs(names: list[str]) -> list[str]:
+    """The files ``jaxgan invert`` writes into ``--out`` for images ``names``."""
+    out = ["latents.npz", "sheet.png", "metrics.json", "explorer.json"]
+    for i, nm in enumerate(names):
+        stem = f"images/{i:04d}_{nm}"
+        out += [f"{stem}.png", f"{stem}_target.png", f"{stem}_reconstruction.png"]
+    return out
 
 
 def _global_batch_size(batch: int, n: int, n_dev: int) -> int:
@@ -101,15 +114,23 @@ def _invert_run(args) -> int:
         raise UsageError(f"--batch must be >= 1, got {args.batch}")
     if args.steps is not None and args.steps < 0:
         raise UsageError(f"--steps must be >= 0, got {args.steps}")
+    if args.lr is not None and not (np.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")
+    for flag in ("lpips", "l1", "l2"):
+        v = getattr(args, flag)
+        if not (np.isfinite(v) and v >= 0):
+            raise UsageError(f"--{flag} must be a finite number >= 0, got {v}")
+    out = ensure_writable_dir(args.out, "--out")
     G, g = _load_generator(args.ckpt)
     G = with_precision(G, args)
     names, x = load_images(args, G)
-    lp = load_lpips("vgg16")
+    check_outputs(out, invert_outputs(names), args.overwrite, "--out")
     E = e_vars = None
     if args.encoder:
         E, e_vars = load_network(args.encoder)
         if type(E).__name__ != "Encoder":
-            raise UsageError(f"--encoder {args.encoder} holds a {type(E).__name__}")
+            raise WrongKindError(f"--encoder {args.encoder} holds a {type(E).__name__}, "
+                                 "not an encoder")
         steps = 100 if args.steps is None else args.steps
         cfg = indomain.indomain_config(max(steps, 1), args.lr or 0.01, args.lpips,
                                        l2=args.l2 or 1.0, lpips_resolution=args.lpips_resolution)
@@ -127,9 +148,9 @@ def _invert_run(args) -> int:
             noise_init="const" if args.no_noise_opt else "random",
             distance=DistanceWeights(lpips=args.lpips, l1=args.l1, l2=args.l2,
                                              lpips_resolution=args.lpips_resolution))
+    lp = load_lpips("vgg16")
     stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
     key = jax.random.key(args.seed)
-    out = Path(args.out)
     main = jax.process_index() == 0
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -182,7 +203,7 @@ def _invert_run(args) -> int:
             arrays["noise/" + "/".join(p.key for p in path)] = leaf
     if "ws" in arrays:
         arrays["w"] = arrays["ws"]          # `jaxgan generate --w-file` reads 'w'
-    np.savez(out / "latents.npz", **arrays)
+    write_atomic(out / "latents.npz", lambda p: np.savez(p, **arrays))
     save_sheet(x, rec, out / "sheet.png")
     per = [{"name": nm, **{k: float(v[i]) for k, v in metrics.items()}}
            for i, nm in enumerate(names)]
@@ -190,7 +211,8 @@ def _invert_run(args) -> int:
     report = {"ckpt": str(args.ckpt), "encoder": args.encoder, "space": cfg.space,
               "steps": steps if not (E is not None and steps == 0) else 0,
               "optimizer": cfg.optimizer, "mean": summary, "images": per}
-    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_atomic(out / "metrics.json",
+                 lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
     from jaxgan.invert.report import write_manifest  # noqa: PLC0415 - explorer.json
     write_manifest(out, x, rec, names, metrics, res.get("curve"), f"Inversion ({cfg.space})")
     print(f"inverted {n} image(s): mean MSE {summary['mse']:.5f}, PSNR {summary['psnr']:.2f} dB, "
@@ -240,7 +262,7 @@ def _train_encoder_run(args) -> int:
         real = load_images(ns, G)[1]
     lp = load_lpips("vgg16") if args.lpips else None
     E, e_vars, hist = enc.train_encoder(G, g, real, cfg, key=jax.random.key(args.seed), lp=lp)
-    save_network(out, E, e_vars, overwrite=args.overwrite)
+    save_network(out, E, e_vars, overwrite=args.overwrite, companions=("metrics.json",))
     report = {"train": {k: v for k, v in vars(args).items() if not callable(v)},
               "final": hist[-1]}
     if args.data != "none":

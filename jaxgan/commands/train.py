@@ -21,7 +21,8 @@ def train_config_group(args, group: str, example: str) -> dict:
     cfg = load_config(args.config, args.overrides)
     if group not in cfg:
         raise UsageError(f"config {args.config!r} has no {group!r} group (use {example})")
-    return train(cfg, args.out, progress=not args.no_progress)
+    return train(cfg, args.out, progress=not args.no_progress,
+                 allow_changed=getattr(args, "allow_changed", False))
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:

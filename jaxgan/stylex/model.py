@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -184,20 +185,27 @@ def _init_from(path, d_path, defs, state, E, e_vars):
     g = {"params": copy(transplant(state.g["params"], g_src["params"])),
          "buffers": copy(transplant(state.g["buffers"], g_src["buffers"]))}
     state = state._replace(g=g, g_ema=copy(g))
-    try:
-        _, d_src = load_network(d_path) if d_path else load_network(resolve_checkpoint(path, "D"))
-    except Exception:  # noqa: BLE001 - no discriminator exported: train D from scratch
-        if d_path:
-            raise
-        return state, e_vars
+    from jaxgan.checkpoint import CheckpointError  # noqa: PLC0415
+    if d_path:
+        _, d_src = load_network(d_path)
+    else:
+        try:
+            d_ckpt = resolve_checkpoint(path, "D")
+        except CheckpointError:            # only G was given: D (and E) train from scratch
+            print(f"stylex: no discriminator found next to stylex.init_from={path!r}; D and "
+                  "the encoder backbone start from scratch (set stylex.init_d_from to use one)",
+                  file=sys.stderr, flush=True)
+            return state, e_vars
+        _, d_src = load_network(d_ckpt)    # a D that is there but unreadable is an error
     if jax.tree.map(jnp.shape, d_src["params"]) != jax.tree.map(jnp.shape, state.d["params"]):
         raise ValueError(f"stylex.init_d_from={d_path!r}: discriminator does not fit the config")
     state = state._replace(d={**state.d, "params": copy(d_src["params"])})
     try:
         e_vars = {**e_vars, "params": copy(backbone_from_discriminator(e_vars["params"],
                                                                        d_src["params"]))}
-    except ValueError:
-        pass                               # encoder widths differ from D's: keep its init
+    except ValueError as e:                # encoder widths differ from D's: keep its init
+        print(f"stylex: encoder backbone not copied from D ({e}); it starts from scratch",
+              file=sys.stderr, flush=True)
     return state, e_vars
 
 

@@ -1,13 +1,22 @@
 """Training checkpoints: orbax ``CheckpointManager`` over the state pytree, the data
 iterator position and run metadata. Saves are atomic (orbax writes a temporary
-directory and renames it once complete) and the last ``keep`` are retained."""
+directory and renames it once complete) and the last ``keep`` are retained.
+
+A damaged checkpoint (truncated or zeroed files, unreadable metadata) is moved aside to
+``<directory>.damaged/`` on resume and the run continues from the newest one that reads
+back, saying so (:meth:`TrainCheckpointer.restore_latest_good`)."""
 from __future__ import annotations
 
+import os
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
+
+from jaxgan.errors import CheckpointDamagedError, one_line
 
 
 #: State fields never written to checkpoints: frozen networks (a classifier, LPIPS weights)
@@ -74,6 +83,65 @@ class TrainCheckpointer:
             restored = type(abstract_state)(**{**{k: None for k in abstract_state._fields},
                                                **extra, **restored})
         return restored, dict(out.data), dict(out.meta)
+
+    def restore_latest_good(self, abstract_state, unsaved=None,
+                            apply_data: Callable[[dict], None] | None = None,
+                            log=None) -> tuple[int, Any, dict, dict] | None:
+        """Restore the newest checkpoint that reads back completely, moving damaged newer
+        ones to ``<directory>.damaged/<step>-<time>`` (process 0) and reporting each.
+
+        Args:
+          abstract_state, unsaved: as for :meth:`restore`.
+          apply_data: ``apply_data(data_state)`` (e.g. the data iterator's ``set_state``),
+            run inside the attempt so an unusable iterator state also counts as damage.
+          log: ``log(message)`` for the fallback reports (default: print to stderr).
+
+        Returns:
+          ``(step, state, data_state, meta)``, or None when there is no checkpoint.
+
+        Raises:
+          CheckpointDamagedError: checkpoints exist but none reads back.
+        """
+        log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+        steps = sorted(self.all_steps(), reverse=True)
+        if not steps:
+            return None
+        damaged = []
+        for step in steps:
+            try:
+                state, data_state, meta = self.restore(step, abstract_state, unsaved)
+                if apply_data is not None:
+                    apply_data(data_state)
+            except Exception as e:  # noqa: BLE001 - orbax/tensorstore/json raise many types
+                damaged.append(step)
+                log(f"warning: checkpoint step {step} in {self.directory} is damaged "
+                    f"({type(e).__name__}: {one_line(e)[:200]}); trying the previous one")
+                continue
+            if damaged:
+                moved = self._move_damaged(damaged)
+                log(f"warning: resuming from step {step}, the newest good checkpoint; "
+                    f"damaged step(s) {damaged} moved to {moved}")
+            return step, state, data_state, meta
+        moved = self._move_damaged(damaged)
+        raise CheckpointDamagedError(f"no readable checkpoint in {self.directory}: step(s) "
+                                     f"{damaged} are damaged (moved to {moved}); choose another "
+                                     "--out to start over")
+
+    def _move_damaged(self, steps: list[int]) -> Path:
+        """Move step directories out of the manager's sight (process 0; others wait)."""
+        dest = self.directory.with_name(self.directory.name + ".damaged")
+        if jax.process_index() == 0:
+            dest.mkdir(exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for step in steps:
+                src = self.directory / str(step)
+                if src.exists():
+                    os.replace(src, dest / f"{step}-{stamp}")
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils  # noqa: PLC0415
+            multihost_utils.sync_global_devices("jaxgan:checkpoint:damaged")
+        self._mngr.reload()
+        return dest
 
     def close(self) -> None:
         self._mngr.close()

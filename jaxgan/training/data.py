@@ -2,6 +2,7 @@
 stream it through the grain pipeline as global, sharded batches ``{'image', 'c'}``."""
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import jax
 import numpy as np
 
 from jaxgan.data.pipeline import Compose, NormalizeImage, RandomFlipX, make_iterator
+from jaxgan.training.rundir import array_fingerprint
 
 
 def _name(*parts) -> str:
@@ -16,8 +18,17 @@ def _name(*parts) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", s.lower()).strip("_")
 
 
-def build_source(data_cfg, out_dir: Path, seed: int = 0):
+def build_source(data_cfg, out_dir: Path, seed: int = 0, check=None):
     """Create (or reuse) the dataset described by ``data_cfg``.
+
+    Args:
+      data_cfg: the config's ``data`` group.
+      out_dir: the run directory (the dataset is written under ``out_dir/dataset`` unless
+        ``data.data_dir`` is set).
+      seed: the seed of generated datasets.
+      check: optional ``check(fingerprint)``, called before anything is written, with
+        ``{'source', 'size', 'sha256'}`` (SHA-256 of the images and labels; of the name,
+        split and size for a prepared tfds dataset); it may raise to stop the run.
 
     Returns:
       ``(source, info)``: a random-access source of ``{'image': uint8 [R, R, C], 'label'?}``
@@ -38,6 +49,9 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0):
             raise ValueError(f"tfds dataset {d.tfds_name} has {img.shape[0]}px images but "
                              f"data.resolution={res}; resize it with a folder export")
         n_cls = int(src.info.features["label"].num_classes) if "label" in ex else 0
+        if check is not None:
+            ident = f"tfds|{d.tfds_name}|{d.split}|{len(src)}".encode()
+            check({"source": "tfds", "size": len(src), "sha256": hashlib.sha256(ident).hexdigest()})
         return src, dict(resolution=res, channels=img.shape[-1], num_classes=n_cls,
                          class_names=[], size=len(src))
     class_names: list[str] = []
@@ -75,6 +89,9 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0):
     keep = {"image": arrays["image"]}
     if "label" in arrays:
         keep["label"] = np.asarray(arrays["label"], np.int64)
+    if check is not None:
+        check({"source": d.source, "size": int(len(keep["image"])),
+               "sha256": array_fingerprint(keep)})
     # Process 0 writes first; after a barrier the others reuse it (shared filesystem) or
     # write their own copy (host-local disks) — never two writers on one directory at once.
     if jax.process_index() == 0:

@@ -32,6 +32,7 @@ from jaxgan.training import sharding as shd
 from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
 from jaxgan.training.data import build_source, make_batches
 from jaxgan.training.losses import LossConfig
+from jaxgan.training.rundir import RunLock, check_resume, record, validate_config, write_record
 from jaxgan.training.state import TrainState, init_state, make_optimizer
 from jaxgan.training.step import TrainDefs, ema_generator, make_step_fns, train_step
 from jaxgan.viz.grid import save_image_grid
@@ -127,8 +128,14 @@ def _check_finite(means: dict[str, float], step: int, last_ckpt: int | None, ckp
 
 
 def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, allow_changed: bool = False) -> dict[str, Any]:
     """Train (or resume) a StyleGAN2 as configured; returns a summary dict.
+
+    Before any data is built or anything compiled: the config is validated, the run
+    directory locked (a second trainer on it fails with ``RunLockedError``) and, when it
+    holds checkpoints, its ``run.json`` compared with this config and data (see
+    :mod:`jaxgan.training.rundir`). A damaged latest checkpoint is skipped for the newest
+    good one, with a warning.
 
     Args:
       cfg: a locked ConfigDict (``configs/*.py``).
@@ -136,14 +143,46 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
       stop_after_steps: stop (without the final export) once this many iterations are
         done — for simulating preemption in tests.
       progress: show a tqdm bar (kimg, img/s, ETA).
+      allow_changed: resume although the data or settings differ from the run's start.
+
+    Raises:
+      UsageError: a bad config value; ResumeMismatchError: other data or settings than
+      the run started with; RunLockedError: another trainer holds the directory;
+      CheckpointDamagedError: no checkpoint reads back.
     """
+    validate_config(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out).acquire() if _is_main() else None
+    ckpt = None
+    try:
+        ckpt = TrainCheckpointer(out / "checkpoints", keep=cfg.run.keep)
+        return _train(cfg, out, ckpt, stop_after_steps, progress, allow_changed)
+    finally:
+        if ckpt is not None:
+            ckpt.close()
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg, out: Path, ckpt: TrainCheckpointer, stop_after_steps, progress,
+           allow_changed) -> dict[str, Any]:
+    """The body of :func:`train`, in a locked directory with an open checkpointer."""
     mesh = shd.make_mesh(cfg.mesh.fsdp)
     n_dev = mesh.devices.size
     if cfg.batch_size % n_dev or cfg.batch_size % jax.process_count():
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {n_dev} devices")
-    source, info = build_source(cfg.data, out, seed=cfg.seed)
+    resuming = bool(ckpt.all_steps())
+    rec: dict = {}
+
+    def check(fingerprint):
+        rec.update(record(cfg, fingerprint))
+        for change in check_resume(out, rec, resuming, allow_changed):
+            print(f"warning: resuming with a change (--allow-changed): {change}", flush=True)
+
+    source, info = build_source(cfg.data, out, seed=cfg.seed, check=check)
+    if _is_main():
+        write_record(out, rec)
     defs, state = build_run(cfg, info)
     state_sh = shd.tree_shardings(state, mesh)
     batch_sh, repl = shd.batch_sharding(mesh), shd.replicated(mesh)
@@ -153,13 +192,11 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
     local_batch = cfg.batch_size // jax.process_count()
     batches = make_batches(source, cfg, info, local_batch, mesh, batch_sh)
 
-    ckpt = TrainCheckpointer(out / "checkpoints", keep=cfg.run.keep)
     step = 0
-    if ckpt.latest_step() is not None:
-        step = ckpt.latest_step()
-        state, data_state, _ = ckpt.restore(step, abstract_like(state, state_sh),
-                                               unsaved=state)
-        batches.set_state(data_state)
+    found = ckpt.restore_latest_good(abstract_like(state, state_sh), unsaved=state,
+                                     apply_data=batches.set_state)
+    if found is not None:
+        step, state = found[0], found[1]
         if _is_main():
             _truncate_log(out / "metrics.jsonl", step)
     last_ckpt = ckpt.latest_step()
@@ -235,7 +272,6 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
     bar.close()
     if step >= total_steps:
         _export(out / "network", defs, state)   # every process gathers, process 0 writes
-    ckpt.close()
     if writer is not None:
         writer.close()
     return {"step": step, "history": history, "out_dir": str(out)}

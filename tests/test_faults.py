@@ -1,0 +1,236 @@
+"""Faults during training, each through ``python -m train --config tiny`` in subprocesses:
+
+* kill -9 mid-run, then a rerun: the result equals the uninterrupted run bit for bit;
+* a second trainer on a directory in use refuses (one line, exit 2);
+* damaged latest checkpoints (truncated array data, a truncated data-iterator file) are
+  moved aside and the run resumes from the newest good one, saying so, again ending bit
+  for bit equal; when none is readable (a zero-filled ``_METADATA`` too) it stops cleanly;
+* a rerun with other data or incompatible settings refuses and names the change, leaving
+  the run directory as it was;
+* a full disk (a small tmpfs, where the test may mount one) stops the run with one line,
+  and after space is freed it resumes to the same result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOSS_KEYS = ("step", "loss/G/main", "loss/D/main", "loss/D/r1", "loss/G/pl")
+
+
+def _env():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    env.pop("JAXGAN_DEBUG", None)
+    return env
+
+
+def _cmd(out: Path, *overrides: str, extra=()) -> list[str]:
+    return [sys.executable, "-m", "train", "--config", "tiny", "--out", str(out),
+            "--no-progress", *extra, *overrides]
+
+
+def _train(out: Path, *overrides: str, extra=(), timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(out, *overrides, extra=extra), capture_output=True, text=True,
+                          env=_env(), timeout=timeout)
+
+
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _assert_bit_for_bit(ref: Path, run: Path) -> None:
+    """Same logged losses (exactly) and the same exported networks (every byte of every
+    array)."""
+    a = [{k: r.get(k) for k in LOSS_KEYS} for r in _rows(ref)]
+    b = [{k: r.get(k) for k in LOSS_KEYS} for r in _rows(run)]
+    assert a == b
+    from jaxgan.checkpoint import load_network
+    import jax
+    for net in ("G_ema", "G", "D"):
+        _, va = load_network(ref / "network" / net)
+        _, vb = load_network(run / "network" / net)
+        jax.tree.map(np.testing.assert_array_equal, va, vb)
+
+
+def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> str:
+    assert p.returncode == 2, p.stderr[-3000:]
+    assert "Traceback" not in p.stderr, p.stderr[-3000:]
+    lines = [s for s in p.stderr.splitlines() if s.startswith("train: error:")]
+    assert len(lines) == 1, p.stderr[-3000:]
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def _steps(run: Path) -> list[int]:
+    ck = run / "checkpoints"
+    return sorted(int(p.name) for p in ck.iterdir() if p.name.isdigit()) if ck.is_dir() else []
+
+
+def _digest(run: Path) -> dict[str, str]:
+    """sha256 of every file under ``run`` except the datasets."""
+    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(run.rglob("*")) if p.is_file() and "dataset" not in p.parts
+            and p.name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted tiny run (8 iterations, checkpoints at 4, 6, 8)."""
+    out = tmp_path_factory.mktemp("faults") / "ref"
+    p = _train(out)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert _steps(out) == [4, 6, 8]
+    return out
+
+
+def test_kill9_resumes_bit_for_bit_and_second_run_refuses(reference, tmp_path):
+    out = tmp_path / "killed"
+    a = subprocess.Popen(_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=_env(), text=True)
+    try:
+        deadline = time.time() + 300
+        lock = out / ".lock"
+        while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
+            assert a.poll() is None, a.stderr.read()
+            time.sleep(0.1)
+        # A second trainer on the same directory, while the first holds it: refused.
+        b = _train(out)
+        _one_line_error(b, "in use by pid", str(a.pid))
+        while time.time() < deadline and not any(s >= 4 for s in _steps(out)):
+            assert a.poll() is None, a.stderr.read()
+            time.sleep(0.05)
+        assert a.poll() is None, "finished before it could be killed"
+        os.kill(a.pid, signal.SIGKILL)                 # mid-step (or mid-save) after step 4
+        a.wait(timeout=60)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    assert not (out / "network").exists()
+    p = _train(out)                                    # the lock died with its process
+    assert p.returncode == 0, p.stderr[-3000:]
+    _assert_bit_for_bit(reference, out)
+
+
+def _corrupt(run: Path, step: int, how: str) -> None:
+    d = run / "checkpoints" / str(step)
+    if how == "truncate-array-data":
+        data = max((d / "state" / "ocdbt.process_0" / "d").iterdir(), key=lambda p: p.stat().st_size)
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    elif how == "truncate-iterator":
+        f = d / "data" / "metadata"
+        f.write_bytes(f.read_bytes()[:7])
+    elif how == "zero-metadata":
+        f = d / "state" / "_METADATA"
+        f.write_bytes(b"\0" * f.stat().st_size)
+
+
+def test_damaged_latest_checkpoints_fall_back_to_the_newest_good_one(reference, tmp_path):
+    run = tmp_path / "damaged"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns("network", ".lock"))
+    _corrupt(run, 8, "truncate-array-data")
+    _corrupt(run, 6, "truncate-iterator")
+    p = _train(run)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "checkpoint step 8" in p.stderr and "checkpoint step 6" in p.stderr
+    assert "resuming from step 4" in p.stderr
+    assert sorted(x.name.split("-")[0] for x in (run / "checkpoints.damaged").iterdir()) == ["6", "8"]
+    _assert_bit_for_bit(reference, run)
+
+    # Nothing readable at all: one clean line, exit 2.
+    run2 = tmp_path / "ruined"
+    shutil.copytree(reference, run2, ignore=shutil.ignore_patterns("network", ".lock"))
+    for step, how in ((8, "truncate-array-data"), (6, "truncate-iterator"), (4, "zero-metadata")):
+        _corrupt(run2, step, how)
+    _one_line_error(_train(run2), "no readable checkpoint", "[8, 6, 4]")
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["data.num_images=128"], "data content changed"),
+    (["seed=1"], "seed 0 -> 1"),
+    (["G.z_dim=8"], "G.z_dim 16 -> 8"),
+])
+def test_resume_with_other_data_or_settings_refuses(reference, tmp_path, overrides, needle):
+    before = _digest(reference)
+    line = _one_line_error(_train(reference, *overrides), "--allow-changed", needle)
+    assert "started with other data or settings" in line
+    assert _digest(reference) == before                    # config.json, checkpoints, logs
+
+
+def test_resume_on_other_images_of_the_same_count_refuses(reference, tmp_path):
+    """Same config, same number of images, other pixels (e.g. another folder of the same
+    size and name): the data fingerprint tells them apart. The run here records the
+    fingerprint of other images, as if it had been started on them."""
+    run = tmp_path / "other_images"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns(".lock"))
+    rec = json.loads((run / "run.json").read_text())
+    rec["data"]["sha256"] = hashlib.sha256(b"other images").hexdigest()
+    (run / "run.json").write_text(json.dumps(rec))
+    before = _digest(run)
+    _one_line_error(_train(run), "data content changed (256 -> 256 images")
+    assert _digest(run) == before
+    p = _train(run, extra=("--allow-changed",))              # explicitly: continue anyway
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "resuming with a change (--allow-changed): data content changed" in p.stdout
+    assert json.loads((run / "run.json").read_text())["data"] == \
+        json.loads((reference / "run.json").read_text())["data"]
+
+
+def test_resume_allows_schedule_changes(reference, tmp_path):
+    """Changing only the schedule (``run.total_kimg``) is not a mismatch."""
+    run = tmp_path / "longer"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns(".lock"))
+    p = _train(run, "run.total_kimg=0.032", "run.image_ticks=4")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "resuming with a change" not in p.stdout + p.stderr
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True)
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                           capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(reference, tmp_path):
+    mnt = tmp_path / "small_disk"
+    if not _mount_tmpfs(mnt, "64m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        run = mnt / "run"
+        shutil.copytree(reference, run, ignore=shutil.ignore_patterns("network", ".lock"))
+        # Resume from step 4 with the disk full: the first save (step 6) cannot be written.
+        shutil.rmtree(run / "checkpoints" / "8")
+        shutil.rmtree(run / "checkpoints" / "6")
+        filler = mnt / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+            except OSError:
+                pass
+        p = _train(run)
+        _one_line_error(p, "No space left on device")
+        assert _steps(run) == [4]
+        filler.unlink()
+        p = _train(run)
+        assert p.returncode == 0, p.stderr[-3000:]
+        _assert_bit_for_bit(reference, run)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
