@@ -1,0 +1,126 @@
+"""Conditional generators (c_dim > 0) in inversion, encoders, directions and ensembling.
+
+The reference for "the conditional path equals the unconditional path": a conditional G
+whose class embedding is zero maps ``[normalize(z), 0]`` through fc0, i.e. exactly what an
+unconditional G with fc0's z rows does; so every inversion space must give the same
+result on both (the conditional code path with c, the unconditional one without).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxgan
+from jaxgan import model
+from jaxgan.nets.generator import Generator
+from jaxgan.invert import DistanceWeights, ProjectConfig, latent_stats, project
+from jaxgan.invert.project import class_means
+
+PIXEL = DistanceWeights(lpips=0.0, l2=1.0)
+C_DIM = 3
+
+
+def _cfg(c_dim):
+    return jaxgan.GeneratorConfig(img_resolution=8, z_dim=8, w_dim=8, mapping_layers=2,
+                                  channel_base=64, channel_max=8, c_dim=c_dim)
+
+
+@pytest.fixture(scope="module")
+def cond_g():
+    return jaxgan.init_generator(_cfg(C_DIM), jax.random.key(5))
+
+
+@pytest.fixture(scope="module")
+def zero_embed_pair(cond_g):
+    """(conditional G with a zero class embedding, the equivalent unconditional G)."""
+    G, g = cond_g
+    m = g["params"]["mapping"]
+    m_c = {**m, "embed": jax.tree.map(jnp.zeros_like, m["embed"])}
+    gc = {**g, "params": {**g["params"], "mapping": m_c}}
+    Gu = Generator(_cfg(0))
+    # the z rows; the runtime weight gain is 1/sqrt(fan-in): 16 inputs there, 8 here
+    fc0 = {"weight": m["fc0"]["weight"][:8] * np.sqrt(8 / 16), "bias": m["fc0"]["bias"]}
+    m_u = {k: v for k, v in m.items() if k != "embed"} | {"fc0": fc0}
+    gu = {**g, "params": {**g["params"], "mapping": m_u}}
+    return (G, gc), (Gu, gu)
+
+
+def _onehot(idx):
+    return jax.nn.one_hot(jnp.asarray(idx), C_DIM)
+
+
+def test_bound_class_maps_like_explicit_c(cond_g):
+    G, g = cond_g
+    z = jax.random.normal(jax.random.key(1), (4, 8))
+    for k in range(C_DIM):
+        Gb = model.bind_class(G, k)
+        assert isinstance(Gb, Generator) and not model.needs_class(Gb)
+        np.testing.assert_array_equal(model.mapping(Gb, g, z),
+                                      model.mapping(G, g, z, _onehot([k] * 4)))
+        np.testing.assert_array_equal(model.generate(Gb, g, z),
+                                      model.generate(G, g, z, _onehot([k] * 4)))
+    assert model.needs_class(G) and model.unbind_class(model.bind_class(G, 0)) == G
+    with pytest.raises(ValueError, match="out of range"):
+        model.bind_class(G, C_DIM)
+    with pytest.raises(ValueError, match="unconditional"):
+        model.bind_class(Generator(_cfg(0)), 0)
+
+
+def test_latent_stats_class_mean_matches_direct_mapping(cond_g):
+    G, g = cond_g
+    key = jax.random.key(7)
+    mean, std = latent_stats(G, g, "w", 500, key, c=_onehot(2))
+    z = jax.random.normal(key, (500, 8))
+    w = np.asarray(model.mapping(G, g, z, _onehot([2] * 500))[:, 0], np.float64)
+    np.testing.assert_allclose(mean, w.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(std, np.sqrt(((w - w.mean(0)) ** 2).sum() / 500), rtol=1e-4)
+    # the per-image starts gather the class means
+    starts = class_means(G, g, "wplus", _onehot([2, 0, 2]), 500, key)
+    ref0 = latent_stats(G, g, "wplus", 500, key, c=_onehot(0))[0]
+    np.testing.assert_allclose(starts[0], starts[2])
+    np.testing.assert_allclose(starts[1], ref0, rtol=1e-6)
+    # classes differ, so the means do
+    assert float(jnp.abs(starts[0] - starts[1]).max()) > 1e-3
+
+
+@pytest.mark.parametrize("space", ["z", "w", "wplus", "s"])
+def test_conditional_inversion_equals_unconditional_path(zero_embed_pair, space):
+    (Gc, gc), (Gu, gu) = zero_embed_pair
+    x = model.generate(Gu, gu, jax.random.normal(jax.random.key(2), (2, 8)))  # [2, 8, 8, 3]
+    cfg = ProjectConfig(space=space, num_steps=15, distance=PIXEL, w_avg_samples=200)
+    c = _onehot([0, 2])
+    rc = project(Gc, gc, x, cfg, key=jax.random.key(4), c=c)
+    ru = project(Gu, gu, x, cfg, key=jax.random.key(4))
+    np.testing.assert_allclose(rc.images, ru.images, atol=2e-5)
+    np.testing.assert_allclose(rc.loss, ru.loss, rtol=1e-4, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(rc.latent), jax.tree.leaves(ru.latent)):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+def test_z_inversion_with_the_right_class_recovers_the_image(cond_g):
+    G, g = cond_g
+    z = jax.random.normal(jax.random.key(8), (1, 8))
+    x = model.generate(G, g, z, _onehot([1]))
+    cfg = ProjectConfig(space="z", num_steps=150, distance=PIXEL, optimize_noise=False,
+                        noise_init="const", initial_noise_factor=0.0)
+    right = project(G, g, x, cfg, key=jax.random.key(0), c=_onehot([1]))
+    wrong = project(G, g, x, cfg, key=jax.random.key(0), c=_onehot([0]))
+    # the result's ws are the mapping of the found z with the image's class
+    np.testing.assert_allclose(right.ws, model.mapping(G, g, right.latent, _onehot([1])),
+                               atol=1e-5)
+    assert float(right.dist[0]) < 0.25 * float(wrong.dist[0])
+    # a class-bound generator is the same inversion without c
+    bound = project(model.bind_class(G, 1), g, x, cfg, key=jax.random.key(0))
+    np.testing.assert_allclose(bound.dist, right.dist, rtol=1e-5)
+
+
+def test_project_asks_for_the_class(cond_g):
+    G, g = cond_g
+    x = jnp.zeros((1, 8, 8, 3))
+    cfg = ProjectConfig(space="w", num_steps=2, distance=PIXEL, w_avg_samples=10)
+    with pytest.raises(ValueError, match="conditional"):
+        project(G, g, x, cfg)
+    with pytest.raises(ValueError, match=r"c must be \[1, 3\]"):
+        project(G, g, x, cfg, c=jnp.zeros((2, 3)))
