@@ -130,8 +130,9 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="truncate only the first N ws (default: all)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const",
                    help="noise: const buffers (default), random, or none")
-    p.add_argument("--class", dest="class_idx", type=int, default=None,
-                   help="class index for conditional networks")
+    p.add_argument("--class", dest="class_idx", default=None,
+                   help="class of a conditional network: a name (saved with the network) or "
+                        "an index")
     p.add_argument("--outdir", default="out", help="output directory (default: out)")
     p.add_argument("--save-npz", action="store_true",
                    help="also write images.npz: 'img' float32 NCHW unclipped, plus the z/w used")
@@ -238,6 +239,13 @@ def _generate_run(args: argparse.Namespace) -> int:
     G, variables = load_network(args.ckpt, args.net)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
+    if args.class_idx is not None and G.cfg.c_dim:       # a class name or index
+        from jaxgan.checkpoint import load_class_names, resolve_class  # noqa: PLC0415
+        try:
+            args.class_idx = resolve_class(args.class_idx, load_class_names(args.ckpt, args.net),
+                                           G.cfg.c_dim)
+        except ValueError as e:
+            raise UsageError(f"--class: {e}") from None
     names, kind, x, c, extra = _generate_inputs(args, G.cfg)
     render = make_renderer(G, kind, args.psi, args.truncation_cutoff, args.noise_mode, args.seed)
     outdir = Path(args.outdir)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxgan.cli import Command, UsageError
+from jaxgan.commands.conditional import add_class_arguments, image_classes
 
 
 def _add_data_arguments(p, required: bool) -> None:
@@ -20,8 +21,12 @@ def _add_data_arguments(p, required: bool) -> None:
     p.add_argument("--num", type=int, default=16, help="images taken from --data (default 16)")
 
 
-def load_images(args, G) -> tuple[list[str], np.ndarray]:
-    """-> (names, float32 images [N, R, R, C] in [-1, 1]) from --images or --data."""
+def load_images(args, G, folders: list | None = None) -> tuple[list[str], np.ndarray]:
+    """-> (names, float32 images [N, R, R, C] in [-1, 1]) from --images or --data.
+
+    Names of --images files are their paths below the folder without the extension
+    (``cats/img01``); ``folders`` (a list, when given) receives each file's first
+    sub-folder (None at the top level)."""
     from jaxgan.data import load_digits_dataset, load_image_folder, render_shapes, to_float  # noqa: PLC0415
     from jaxgan.invert.report import SHAPES_HELDOUT_START  # noqa: PLC0415
     r, ch = G.cfg.img_resolution, G.cfg.img_channels
@@ -29,8 +34,10 @@ def load_images(args, G) -> tuple[list[str], np.ndarray]:
         raise UsageError(f"--num must be >= 1, got {args.num}")
     if args.images is not None:
         d = load_image_folder(args.images, r, labels_from_subfolders=False, channels=ch)
-        names = [Path(f).stem for f in d["files"]]
-        return names, to_float(d["image"])
+        rel = [Path(f).relative_to(args.images) for f in d["files"]]
+        if folders is not None:
+            folders += [p.parts[0] if len(p.parts) > 1 else None for p in rel]
+        return [p.with_suffix("").as_posix() for p in rel], to_float(d["image"])
     if args.data == "shapes":
         if ch != 3:
             raise UsageError("--data shapes needs an RGB generator (img_channels=3)")
@@ -78,6 +85,7 @@ def _invert_arguments(p: argparse.ArgumentParser) -> None:
                    "split over the processes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
+    add_class_arguments(p)
 
 
 def _global_batch_size(batch: int, n: int, n_dev: int) -> int:
@@ -101,7 +109,10 @@ def _invert_run(args) -> int:
     if args.steps is not None and args.steps < 0:
         raise UsageError(f"--steps must be >= 0, got {args.steps}")
     G, g = _load_generator(args.ckpt)
-    names, x = load_images(args, G)
+    folders: list = []
+    names, x = load_images(args, G, folders)
+    c, classes, class_from = image_classes(args, G, args.ckpt, x, folders if args.images else
+                                           None)
     lp = load_lpips("vgg16")
     E = e_vars = None
     if args.encoder:
@@ -147,13 +158,15 @@ def _invert_run(args) -> int:
             xb = x[s:s + bs]
             pad = bs - len(xb)
             xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)]) if pad else xb
+            cb = None if c is None else np.concatenate([c[s:s + bs], np.repeat(c[-1:], pad, 0)])
             idx = np.arange(s, s + bs)
             if E is not None and steps == 0:
                 ws, rec = indomain.encoder_invert(G, g, xb, E, e_vars)
                 part = {"ws": ws, "images": rec}
             else:
-                mine = (xb, idx) if mesh is None else (xb[rows], idx[rows])
-                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh)
+                mine = (xb, idx, cb) if mesh is None else (xb[rows], idx[rows],
+                                                           None if cb is None else cb[rows])
+                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh, c=mine[2])
                 if E is not None:
                     r = indomain.invert_indomain(G, g, mine[0], E, e_vars, cfg, **kw)
                 else:
@@ -167,7 +180,7 @@ def _invert_run(args) -> int:
     res = jax.tree.map(lambda *a: np.concatenate(a), *parts)
     rec = res["images"]
     metrics = reconstruction_metrics(x, rec, lp)
-    arrays = {"names": np.asarray(names)}
+    arrays = {"names": np.asarray(names), **({"c": c} if c is not None else {})}
     for k in ("latent", "ws", "loss", "dist", "curve", "dist_curve"):
         if res.get(k) is not None:
             if k == "latent" and cfg.space == "s":
@@ -182,12 +195,13 @@ def _invert_run(args) -> int:
         arrays["w"] = arrays["ws"]          # `jaxgan generate --w-file` reads 'w'
     np.savez(out / "latents.npz", **arrays)
     save_sheet(x, rec, out / "sheet.png")
-    per = [{"name": nm, **{k: float(v[i]) for k, v in metrics.items()}}
-           for i, nm in enumerate(names)]
+    per = [{"name": nm, **({"class": classes[i]} if classes else {}),
+            **{k: float(v[i]) for k, v in metrics.items()}} for i, nm in enumerate(names)]
     summary = {k: float(np.mean(v)) for k, v in metrics.items()}
     report = {"ckpt": str(args.ckpt), "encoder": args.encoder, "space": cfg.space,
               "steps": steps if not (E is not None and steps == 0) else 0,
-              "optimizer": cfg.optimizer, "mean": summary, "images": per}
+              "optimizer": cfg.optimizer, "class_from": class_from, "mean": summary,
+              "images": per}
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     from jaxgan.invert.report import write_manifest  # noqa: PLC0415 - explorer.json
     write_manifest(out, x, rec, names, metrics, res.get("curve"), f"Inversion ({cfg.space})")

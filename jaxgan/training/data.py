@@ -72,6 +72,11 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0):
         name = _name("folder", Path(d.path).name, res)
     else:
         raise ValueError(f"data.source must be 'shapes', 'digits', 'folder' or 'tfds', got {d.source!r}")
+    if d.get("cond", False) and not n_cls:
+        where = f"data.path {d.path!r} has no class sub-folders" if d.source == "folder" else \
+            f"data.source={d.source} has no labels"
+        raise ValueError(f"data.cond=True needs labelled data, but {where} (pass data.cond=False "
+                         f"for an unconditional generator)")
     keep = {"image": arrays["image"]}
     if "label" in arrays:
         keep["label"] = np.asarray(arrays["label"], np.int64)

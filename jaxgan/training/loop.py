@@ -234,15 +234,23 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
             break
     bar.close()
     if step >= total_steps:
-        _export(out / "network", defs, state)   # every process gathers, process 0 writes
+        _export(out / "network", defs, state,    # every process gathers, process 0 writes
+                class_names=export_class_names(defs, info))
     ckpt.close()
     if writer is not None:
         writer.close()
     return {"step": step, "history": history, "out_dir": str(out)}
 
 
-def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
-    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting).
+def export_class_names(defs: TrainDefs, info: dict) -> list[str]:
+    """The dataset's class names when the run is conditional (one per class), else []."""
+    names = list(info.get("class_names") or [])
+    return names if defs.G.cfg.c_dim and len(names) == defs.G.cfg.c_dim else []
+
+
+def _export(path: Path, defs: TrainDefs, state: TrainState, class_names=()) -> None:
+    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting), with the
+    dataset's ``class_names`` for a conditional run (``classes.json``).
 
     Called by every process (arrays may be sharded across processes); process 0 writes.
     """
@@ -253,9 +261,9 @@ def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
     if defs.domain is not None:            # domain runs: the adapted (baked) generators
         g_ema = ema_generator(defs, state)
         g = {**g, "params": defs.domain.effective(g["params"], state.dom)}
-    save_network(path / "G_ema", defs.G, g_ema, overwrite=True)
-    save_network(path / "G", defs.G, g, overwrite=True)
-    save_network(path / "D", defs.D, d, overwrite=True)
+    save_network(path / "G_ema", defs.G, g_ema, overwrite=True, class_names=class_names)
+    save_network(path / "G", defs.G, g, overwrite=True, class_names=class_names)
+    save_network(path / "D", defs.D, d, overwrite=True, class_names=class_names)
     if defs.stylex is not None:
         from jaxgan.stylex.model import export  # noqa: PLC0415
         export(path, defs, state)

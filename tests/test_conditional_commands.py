@@ -1,0 +1,100 @@
+"""The commands on a conditional generator: ``jaxgan invert`` (class by name, index,
+sub-folder, or classifier), ``generate --class NAME``, ``directions`` and class names saved
+with the network; inverted images keep their sub-folder."""
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import jaxgan
+from jaxgan import model
+from jaxgan.checkpoint import load_class_names, save_network
+from jaxgan.cli import main
+from jaxgan.viz.grid import save_image
+
+NAMES = ["cat", "dog", "owl"]
+
+
+@pytest.fixture(scope="module")
+def cond_ckpt(tmp_path_factory):
+    """A tiny conditional G saved with class names, and a folder of its images: dog/ holds
+    two images rendered with class 'dog', owl/ one rendered with class 'owl'."""
+    root = tmp_path_factory.mktemp("cond")
+    cfg = jaxgan.GeneratorConfig(img_resolution=8, z_dim=8, w_dim=8, mapping_layers=2,
+                                 channel_base=64, channel_max=8, c_dim=3)
+    G, g = jaxgan.init_generator(cfg, jax.random.key(5))
+    save_network(root / "G", G, g, class_names=NAMES)
+    z = jax.random.normal(jax.random.key(1), (3, 8))
+    cls = np.array([1, 1, 2])
+    imgs = np.asarray(model.generate(G, g, z, jax.nn.one_hot(cls, 3)))
+    for i, (k, im) in enumerate(zip(cls, imgs)):
+        (root / "imgs" / NAMES[k]).mkdir(parents=True, exist_ok=True)
+        save_image(im, root / "imgs" / NAMES[k] / f"img{i}.png")
+    return root, G, g
+
+
+def _invert(root, out, *extra):
+    return main(["invert", "--ckpt", str(root / "G"), "--images", str(root / "imgs"),
+                 "--space", "w", "--steps", "3", "--lpips", "0", "--l2", "1",
+                 "--out", str(out), *extra])
+
+
+def test_class_names_travel_with_the_network(cond_ckpt):
+    root, G, g = cond_ckpt
+    assert load_class_names(root / "G") == NAMES
+    with pytest.raises(ValueError, match="3 unique names"):
+        save_network(root / "bad", G, g, class_names=["a", "a", "b"])
+
+
+def test_invert_takes_the_class_from_the_sub_folder(cond_ckpt, tmp_path):
+    root, _, _ = cond_ckpt
+    assert _invert(root, tmp_path / "o") == 0
+    d = np.load(tmp_path / "o" / "latents.npz")
+    assert list(d["names"]) == ["dog/img0", "dog/img1", "owl/img2"]
+    np.testing.assert_array_equal(d["c"], np.eye(3)[[1, 1, 2]])
+    rep = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert rep["class_from"] == "folder"
+    assert [r["class"] for r in rep["images"]] == ["dog", "dog", "owl"]
+    assert (tmp_path / "o" / "images" / "dog" / "0001_img1.png").is_file()
+    assert (tmp_path / "o" / "images" / "owl" / "0002_img2.png").is_file()
+
+
+def test_invert_class_by_name_or_index(cond_ckpt, tmp_path, capsys):
+    root, _, _ = cond_ckpt
+    assert _invert(root, tmp_path / "a", "--class", "owl") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "latents.npz")["c"],
+                                  np.eye(3)[[2, 2, 2]])
+    assert _invert(root, tmp_path / "b", "--class", "0") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "b" / "latents.npz")["c"],
+                                  np.eye(3)[[0, 0, 0]])
+    capsys.readouterr()
+    assert _invert(root, tmp_path / "c", "--class", "emu") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown class 'emu'" in err[0] and "cat, dog, owl" in err[0]
+    assert _invert(root, tmp_path / "d", "--class", "3") == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_invert_asks_for_a_class_when_none_can_be_found(cond_ckpt, tmp_path, capsys):
+    root, _, _ = cond_ckpt
+    (root / "imgs" / "dog").rename(root / "imgs" / "unknown")
+    try:
+        assert _invert(root, tmp_path / "o") == 2
+    finally:
+        (root / "imgs" / "unknown").rename(root / "imgs" / "dog")
+    err = capsys.readouterr().err
+    assert "conditional" in err and "--class" in err and "Traceback" not in err
+
+
+def test_generate_class_by_name(cond_ckpt, tmp_path):
+    root, G, g = cond_ckpt
+    assert main(["generate", "--ckpt", str(root / "G"), "--seeds", "0", "--class", "dog",
+                 "--save-npz", "--outdir", str(tmp_path / "a")]) == 0
+    assert main(["generate", "--ckpt", str(root / "G"), "--seeds", "0", "--class", "1",
+                 "--save-npz", "--outdir", str(tmp_path / "b")]) == 0
+    a, b = (np.load(tmp_path / k / "images.npz") for k in "ab")
+    np.testing.assert_array_equal(a["img"], b["img"])
+    np.testing.assert_array_equal(a["c"], np.eye(3)[[1]])
