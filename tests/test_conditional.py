@@ -124,3 +124,65 @@ def test_project_asks_for_the_class(cond_g):
         project(G, g, x, cfg)
     with pytest.raises(ValueError, match=r"c must be \[1, 3\]"):
         project(G, g, x, cfg, c=jnp.zeros((2, 3)))
+
+
+# ----------------------------------------------------------------------------- directions, ensembling
+
+def _brightness(img):
+    return jnp.mean(img, axis=(1, 2, 3))
+
+
+def test_directions_on_a_bound_class_equal_the_unconditional_path(zero_embed_pair):
+    from jaxgan.directions.ganalyze import fit_ganalyze
+    from jaxgan.directions.ganspace import fit_ganspace
+    from jaxgan.directions.interfacegan import fit_interfacegan
+    from jaxgan.directions.steer import fit_steer
+    (Gc, gc), (Gu, gu) = zero_embed_pair
+    Gb = model.bind_class(Gc, 2)
+    key = jax.random.key(3)
+    a = fit_ganspace(Gb, gc, key, num=300, num_components=3)
+    b = fit_ganspace(Gu, gu, key, num=300, num_components=3)
+    np.testing.assert_allclose(np.abs(a.vectors), np.abs(b.vectors), atol=1e-4)
+    kw = dict(steps=4, batch=4, progress=False)
+    for space in ("z", "w"):
+        a = fit_ganalyze(Gb, gc, _brightness, key, space=space, **kw)
+        b = fit_ganalyze(Gu, gu, _brightness, key, space=space, **kw)
+        np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+        assert float(jnp.abs(a.vectors).max()) > 0
+    a = fit_steer(Gb, gc, key, ("zoom",), **kw)
+    b = fit_steer(Gu, gu, key, ("zoom",), **kw)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+    a = fit_interfacegan(Gb, gc, _brightness, key, num=60)
+    b = fit_interfacegan(Gu, gu, _brightness, key, num=60)
+    np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-4)
+
+
+def test_bound_classes_give_different_directions(cond_g):
+    from jaxgan.directions.ganspace import fit_ganspace
+    G, g = cond_g
+    key = jax.random.key(3)
+    a = fit_ganspace(model.bind_class(G, 0), g, key, num=300, num_components=2)
+    b = fit_ganspace(model.bind_class(G, 1), g, key, num=300, num_components=2)
+    assert np.abs(np.abs(a.vectors) - np.abs(b.vectors)).max() > 1e-3
+
+
+def test_ensembling_on_a_bound_class_equals_the_unconditional_path(zero_embed_pair):
+    from jaxgan.dataplus import Inverter
+    from jaxgan.ensemble.experiment import invert_cached
+    from jaxgan.ensemble.perturb import PerturbSpec, pca_basis, perturb_batch
+    (Gc, gc), (Gu, gu) = zero_embed_pair
+    Gb = model.bind_class(Gc, 1)
+    x = np.asarray((model.generate(Gu, gu, jax.random.normal(jax.random.key(2), (3, 8)))
+                    .clip(-1, 1) + 1) * 127.5, np.uint8)
+    inv = Inverter(cfg=ProjectConfig(space="wplus", num_steps=4, initial_noise_factor=0.0,
+                                     optimize_noise=False, noise_init="const",
+                                     w_avg_samples=256, distance=PIXEL))
+    key = jax.random.key(0)
+    wa, _ = invert_cached(Gb, gc, x, inv, None, "a", batch=3, key=key)
+    wb, _ = invert_cached(Gu, gu, x, inv, None, "b", batch=3, key=key)
+    np.testing.assert_allclose(wa, wb, atol=2e-5)
+    ba, bb = pca_basis(Gb, gc, key, 300, 4), pca_basis(Gu, gu, key, 300, 4)
+    for spec in (PerturbSpec("stylemix", "fine"), PerturbSpec("pca", "all", 1.0, top_k=4)):
+        va = perturb_batch(Gb, gc, jnp.asarray(wa), key, spec, 2, basis=ba)
+        vb = perturb_batch(Gu, gu, jnp.asarray(wa), key, spec, 2, basis=bb)
+        np.testing.assert_allclose(va, vb, atol=1e-4)

@@ -98,3 +98,17 @@ def test_generate_class_by_name(cond_ckpt, tmp_path):
     a, b = (np.load(tmp_path / k / "images.npz") for k in "ab")
     np.testing.assert_array_equal(a["img"], b["img"])
     np.testing.assert_array_equal(a["c"], np.eye(3)[[1]])
+
+
+def test_directions_and_ensemble_take_a_class(cond_ckpt, tmp_path, capsys):
+    root, _, _ = cond_ckpt
+    base = ["directions", "ganspace", "--ckpt", str(root / "G"), "--num", "64",
+            "--components", "2", "--num-strip", "2"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "conditional" in err and "cat, dog, owl" in err and "Traceback" not in err
+    assert main([*base, "--out", str(tmp_path / "b"), "--class", "dog"]) == 0
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert res["args"]["cls"] == "dog"
+    assert main(["ensemble", "--ckpt", str(root / "G"), "--out", str(tmp_path / "e")]) == 2
+    assert "--class" in capsys.readouterr().err

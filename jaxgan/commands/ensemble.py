@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from jaxgan.cli import Command, UsageError
+from jaxgan.commands.conditional import add_class_arguments, bound_generator
 
 
 class _D:   # EnsembleConfig's defaults (mirrored here so that --help does not import JAX)
@@ -62,6 +63,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help=f"images per jitted inversion call (default {d.inv_batch})")
     p.add_argument("--num-boot", type=int, default=d.num_boot, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_class_arguments(p, infer=False)
 
 
 def _run(args) -> int:
@@ -85,6 +87,7 @@ def _run(args) -> int:
     G, g = load_network(args.ckpt)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
+    G, _ = bound_generator(args, G, args.ckpt)   # a conditional G: fixed to --class
     r = run_experiment(G, g, cfg, out=args.out, encoder=args.encoder, cache_dir=args.cache)
     from jaxgan.ensemble.report import write_manifest  # noqa: PLC0415
     write_manifest(args.out)                              # explorer.json for `jaxgan explore`

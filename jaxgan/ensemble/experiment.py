@@ -358,7 +358,7 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
 
     # 3. inversion (cached) ------------------------------------------------------------------
     t = time.perf_counter()
-    g_digest = tree_digest(g)
+    g_digest = tree_digest((g, getattr(G, "class_vector", ())))   # + a bound class
     E, e_vars, enc_src = _load_encoder(G, g, encoder, cfg, cache_dir, g_digest, progress)
     e_digest = None if E is None else tree_digest(e_vars)
     inverter = Inverter(cfg=inversion_config(cfg, E is not None), E=E, e_vars=e_vars, lp=lp)
