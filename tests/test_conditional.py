@@ -186,3 +186,22 @@ def test_ensembling_on_a_bound_class_equals_the_unconditional_path(zero_embed_pa
         va = perturb_batch(Gb, gc, jnp.asarray(wa), key, spec, 2, basis=ba)
         vb = perturb_batch(Gu, gu, jnp.asarray(wa), key, spec, 2, basis=bb)
         np.testing.assert_allclose(va, vb, atol=1e-4)
+
+
+def test_encoder_and_indomain_inversion_equal_the_unconditional_path(zero_embed_pair):
+    from jaxgan.invert import indomain
+    from jaxgan.invert.encoder import EncoderTrainConfig, train_encoder
+    (Gc, gc), (Gu, gu) = zero_embed_pair
+    ecfg = EncoderTrainConfig(steps=3, batch_size=4, lpips=0.0, channel_base=64, channel_max=8)
+    key = jax.random.key(6)
+    Ec, ec, hc = train_encoder(Gc, gc, None, ecfg, key=key, progress=False)  # random classes
+    Eu, eu, hu = train_encoder(Gu, gu, None, ecfg, key=key, progress=False)
+    np.testing.assert_allclose([h["loss"] for h in hc], [h["loss"] for h in hu], rtol=1e-5)
+    x = model.generate(Gu, gu, jax.random.normal(jax.random.key(2), (2, 8)))
+    cfg = indomain.indomain_config(num_steps=5, lambda_perc=0.0)
+    rc = indomain.invert_indomain(Gc, gc, x, Ec, ec, cfg, key=key, c=_onehot([1, 0]))
+    ru = indomain.invert_indomain(Gu, gu, x, Eu, eu, cfg, key=key)
+    np.testing.assert_allclose(rc.ws, ru.ws, atol=2e-5)
+    np.testing.assert_allclose(rc.loss, ru.loss, rtol=1e-4)
+    with pytest.raises(ValueError, match="conditional"):
+        indomain.invert_indomain(Gc, gc, x, Ec, ec, cfg, key=key)
