@@ -168,7 +168,7 @@ def load_class_names(path, net: str | None = None) -> list[str]:
         raise CheckpointError(f"{f} is not a valid class-name file: {e}") from None
 
 
-def resolve_class(spec, class_names, c_dim: int) -> int:
+def resolve_class(spec, class_names, c_dim: int, flag: str = "class") -> int:
     """A class given by name or index -> its index.
 
     Args:
@@ -176,6 +176,7 @@ def resolve_class(spec, class_names, c_dim: int) -> int:
         that is not itself a class name).
       class_names: the network's class names (may be empty).
       c_dim: the number of classes.
+      flag: how messages name the class argument (e.g. ``'--class'``).
 
     Raises:
       ValueError: unknown name, or index out of ``[0, c_dim)`` (the message lists the names).
@@ -187,10 +188,10 @@ def resolve_class(spec, class_names, c_dim: int) -> int:
     try:
         idx = int(spec)
     except (TypeError, ValueError):
-        raise ValueError(f"unknown class {spec!r}{known or ' (the network has no class names)'}"
-                         ) from None
+        raise ValueError(f"{flag} {spec!r}: unknown class"
+                         f"{known or ' (the network has no class names)'}") from None
     if not 0 <= idx < c_dim:
-        raise ValueError(f"class {idx} out of range [0, {c_dim}){known}")
+        raise ValueError(f"{flag} {idx} out of range [0, {c_dim}){known}")
     return idx
 
 

@@ -243,9 +243,9 @@ def _generate_run(args: argparse.Namespace) -> int:
         from jaxgan.checkpoint import load_class_names, resolve_class  # noqa: PLC0415
         try:
             args.class_idx = resolve_class(args.class_idx, load_class_names(args.ckpt, args.net),
-                                           G.cfg.c_dim)
+                                           G.cfg.c_dim, "--class")
         except ValueError as e:
-            raise UsageError(f"--class: {e}") from None
+            raise UsageError(str(e)) from None
     names, kind, x, c, extra = _generate_inputs(args, G.cfg)
     render = make_renderer(G, kind, args.psi, args.truncation_cutoff, args.noise_mode, args.seed)
     outdir = Path(args.outdir)

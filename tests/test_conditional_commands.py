@@ -49,9 +49,13 @@ def test_class_names_travel_with_the_network(cond_ckpt):
         save_network(root / "bad", G, g, class_names=["a", "a", "b"])
 
 
-def test_invert_takes_the_class_from_the_sub_folder(cond_ckpt, tmp_path):
+def test_invert_takes_the_class_from_the_sub_folder(cond_ckpt, tmp_path, capsys, monkeypatch):
     root, _, _ = cond_ckpt
+    monkeypatch.setenv("JAXGAN_PROGRESS_SECONDS", "0")
     assert _invert(root, tmp_path / "o") == 0
+    err = capsys.readouterr().err          # not a terminal: log lines, compiling first
+    assert "invert (w, 3 steps): compiling" in err
+    assert "current: step 3/3" in err and "3/3 img (100%)" in err
     d = np.load(tmp_path / "o" / "latents.npz")
     assert list(d["names"]) == ["dog/img0", "dog/img1", "owl/img2"]
     np.testing.assert_array_equal(d["c"], np.eye(3)[[1, 1, 2]])
@@ -73,7 +77,7 @@ def test_invert_class_by_name_or_index(cond_ckpt, tmp_path, capsys):
     capsys.readouterr()
     assert _invert(root, tmp_path / "c", "--class", "emu") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown class 'emu'" in err[0] and "cat, dog, owl" in err[0]
+    assert len(err) == 1 and "--class 'emu': unknown class" in err[0] and "cat, dog, owl" in err[0]
     assert _invert(root, tmp_path / "d", "--class", "3") == 2
     assert "out of range" in capsys.readouterr().err
 

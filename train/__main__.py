@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"train: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:                       # Ctrl-C: one line, no traceback
+        from jaxgan.training.loop import interrupted_message  # noqa: PLC0415
+        print(f"train: {interrupted_message(args.out)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

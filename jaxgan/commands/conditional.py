@@ -31,9 +31,9 @@ def class_index(spec, ckpt, c_dim: int) -> int:
     """``--class`` (a name or an index) -> the class index of the network at ``ckpt``."""
     from jaxgan.checkpoint import load_class_names, resolve_class  # noqa: PLC0415 - JAX
     try:
-        return resolve_class(spec, load_class_names(ckpt), c_dim)
+        return resolve_class(spec, load_class_names(ckpt), c_dim, "--class")
     except ValueError as e:
-        raise UsageError(f"--class: {e}") from None
+        raise UsageError(str(e)) from None
 
 
 def bound_generator(args, G, ckpt):

@@ -96,8 +96,8 @@ def _global_batch_size(batch: int, n: int, n_dev: int) -> int:
 
 def _invert_run(args) -> int:
     import jax  # noqa: PLC0415
-    from tqdm import tqdm  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
+    from jaxgan.progress import progress  # noqa: PLC0415
     from jaxgan.data.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
@@ -152,9 +152,11 @@ def _invert_run(args) -> int:
         bs = _global_batch_size(args.batch, n, mesh.devices.size)
         rows = process_rows(bs)
     parts = []
-    with tqdm(total=n, unit="img", desc=f"invert ({cfg.space}, {steps} steps)",
-              disable=None if main else True) as bar:
+    with progress(total=n, unit="img", desc=f"invert ({cfg.space}, {steps} steps)",
+                  disable=not main) as bar:
         for s in range(0, n, bs):
+            if s == 0:
+                bar.compiling(f"the {bs}-image batch program")
             xb = x[s:s + bs]
             pad = bs - len(xb)
             xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)]) if pad else xb
@@ -166,7 +168,8 @@ def _invert_run(args) -> int:
             else:
                 mine = (xb, idx, cb) if mesh is None else (xb[rows], idx[rows],
                                                            None if cb is None else cb[rows])
-                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh, c=mine[2])
+                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh, c=mine[2],
+                          progress=True)
                 if E is not None:
                     r = indomain.invert_indomain(G, g, mine[0], E, e_vars, cfg, **kw)
                 else:

@@ -38,6 +38,7 @@ from jaxgan import model
 from jaxgan.data.sharding import global_rows, process_rows, replicate
 from jaxgan.invert.losses import (DistanceWeights, image_distance, noise_regularizer,
                                   normalize_noise)
+from jaxgan.progress import report_step
 
 SPACES = ("z", "w", "wplus", "s")
 #: Mesh axis the batch is sharded over (``make_projector(mesh=...)``).
@@ -296,7 +297,8 @@ def _check_shape(name, tree, want):
 # ----------------------------------------------------------------------------- projector
 
 @functools.lru_cache(maxsize=32)
-def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None):
+def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None,
+                   progress: bool = False):
     """The jitted batched projector for one (G, config, degradation, encoder[, mesh]).
 
     Args:
@@ -304,6 +306,8 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
       mesh: optional mesh with a ``'data'`` axis (:func:`jaxgan.data.sharding.make_data_mesh`;
         it may span processes): the batch axis of every input and output is sharded over
         it, everything else replicated.
+      progress: report the optimisation step to the open progress reporter
+        (:func:`jaxgan.progress.report_step`) about 50 times per run.
 
     Returns:
       ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars) -> ProjectionResult``
@@ -314,6 +318,14 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
       Cached: reuse the same ``degrade`` object to avoid recompiling.
     """
     space = cfg.space
+    every = max(1, cfg.num_steps // 50)
+
+    def tick(i):
+        """The step count to the host's progress reporter, every ``every`` steps."""
+        if progress:
+            jax.lax.cond((i + 1) % every == 0,
+                         lambda: jax.debug.callback(report_step, i + 1, cfg.num_steps),
+                         lambda: None)
 
     def objective(params, fixed_noise, target, weight, key, scale, c, aux):
         g, std, lp, e_vars = aux
@@ -373,6 +385,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
                 p = jax.tree.map(lambda a, u: a - lr * u, p, upd)
                 if cfg.optimize_noise:
                     p = {**p, "noise": normalize_noise(p["noise"])}
+                tick(i)
                 return (p, s), (loss, dist)
         else:
             opt = optax.lbfgs()
@@ -384,6 +397,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
                 loss, grads = vg(p, state=s)
                 upd, s = opt.update(grads, s, p, value=loss, grad=grads, value_fn=value_fn)
                 p = optax.apply_updates(p, upd)
+                tick(i)
                 return (p, s), (loss, f(p, k_steps, 0.0)[1][0])
 
         (params, _), (curve, dist_curve) = jax.lax.scan(
@@ -415,7 +429,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
 
 def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, indices=None,
             init=None, pixel_weight=None, degrade=None, lp=None, encoder=None,
-            stats=None, mesh=None, c=None) -> ProjectionResult:
+            stats=None, mesh=None, c=None, progress: bool = False) -> ProjectionResult:
     """Invert a batch of images through G (one jitted program; see the module docstring).
 
     Args:
@@ -449,6 +463,7 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         it, so it enters through the default start latent (each image's class mean, see
         :func:`class_means`) and, in 'z', the mapping of the optimised z; W/W+/S results
         are otherwise those of the unconditional code path with that start.
+      progress: report the steps to the open :func:`jaxgan.progress.progress` reporter.
 
     Returns:
       :class:`ProjectionResult`.
@@ -496,10 +511,10 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
             raise ValueError(f"project: pixel_weight must be {targets.shape[:3]}, got "
                              f"{pixel_weight.shape}")
     if mesh is None:
-        fn = make_projector(G, cfg, degrade, E)
+        fn = make_projector(G, cfg, degrade, E, progress=progress)
         return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c)
     return _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp,
-                            (E, e_vars), stats, mesh, c)
+                            (E, e_vars), stats, mesh, c, progress)
 
 
 def _check_c(G, c, n: int):
@@ -518,7 +533,7 @@ def _check_c(G, c, n: int):
 
 
 def _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp, encoder,
-                     stats, mesh, c=None) -> ProjectionResult:
+                     stats, mesh, c=None, progress: bool = False) -> ProjectionResult:
     """:func:`project` on ``mesh``: process-local rows -> global sharded arrays -> the
     sharded projector (all arguments already checked)."""
     if jax.random.key_impl(keys) != jax.random.key_impl(jax.random.key(0)):
@@ -530,7 +545,7 @@ def _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp, 
     except ValueError as e:
         raise ValueError(f"project: the batch cannot be sharded: {e}") from None
     E, e_vars = encoder
-    fn = make_projector(G, cfg, degrade, E, mesh)
+    fn = make_projector(G, cfg, degrade, E, mesh, progress)
     rep = replicate((g, stats, lp, e_vars), mesh)
     return fn(rep[0], glob["targets"], glob["keys"], glob["init"], glob["pixel_weight"],
               rep[1], rep[2], rep[3], glob["c"])

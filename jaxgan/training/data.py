@@ -38,8 +38,12 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0):
             raise ValueError(f"tfds dataset {d.tfds_name} has {img.shape[0]}px images but "
                              f"data.resolution={res}; resize it with a folder export")
         n_cls = int(src.info.features["label"].num_classes) if "label" in ex else 0
+        names = list(getattr(src.info.features["label"], "names", None) or []) if n_cls else []
+        if d.get("cond", False) and not n_cls:
+            raise ValueError(f"data.cond=True needs labelled data, but tfds dataset "
+                             f"{d.tfds_name} has no 'label' feature")
         return src, dict(resolution=res, channels=img.shape[-1], num_classes=n_cls,
-                         class_names=[], size=len(src))
+                         class_names=names if len(names) == n_cls else [], size=len(src))
     class_names: list[str] = []
     if d.source == "shapes":
         from jaxgan.data import make_task_dataset, render_shapes  # noqa: PLC0415

@@ -22,10 +22,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from jaxgan import model
 from jaxgan.checkpoint import save_network
+from jaxgan.progress import progress as progress_reporter
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
 from jaxgan.data.sharding import to_host
 from jaxgan.training import sharding as shd
@@ -185,11 +185,15 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
         except ImportError:  # pragma: no cover - optional
             writer = None
 
-    bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="img",
-               disable=not (progress and _is_main()), dynamic_ncols=True)
+    bar = progress_reporter(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size,
+                            unit="img", desc="train", disable=not (progress and _is_main()),
+                            dynamic_ncols=True)
     pending: list[dict] = []
     t_tick, n_tick, history = time.time(), 0, []
+    first = step
     while step < total_steps:
+        if step == first:
+            bar.compiling("the training step")
         batch = next(batches)
         state, metrics = train_step(fns, defs, state, batch, key, step)
         pending.append(metrics)
@@ -240,6 +244,27 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
     if writer is not None:
         writer.close()
     return {"step": step, "history": history, "out_dir": str(out)}
+
+
+def last_checkpoint(out_dir) -> tuple[int, Path] | None:
+    """``(step, directory)`` of the newest complete checkpoint of run ``out_dir``, or None
+    (reads the directory names only: safe after an interruption)."""
+    root = Path(out_dir) / "checkpoints"
+    steps = [int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()] \
+        if root.is_dir() else []
+    return (max(steps), root / str(max(steps))) if steps else None
+
+
+def interrupted_message(out_dir) -> str:
+    """The one line printed when training is interrupted (Ctrl-C): the checkpoint a rerun
+    of the same command resumes from."""
+    last = last_checkpoint(out_dir)
+    if last is None:
+        return (f"interrupted before the first checkpoint: nothing saved in {out_dir} "
+                f"(checkpoints every run.snapshot_ticks ticks)")
+    step, path = last
+    return (f"interrupted; last checkpoint: step {step} in {path} (rerun the same command to "
+            f"resume from it)")
 
 
 def export_class_names(defs: TrainDefs, info: dict) -> list[str]:
