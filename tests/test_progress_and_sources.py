@@ -125,7 +125,6 @@ def _folder(root, subfolders):
 
 
 def test_conditional_folder_needs_class_subfolders_and_keeps_their_names(tmp_path):
-    from jaxgan.data.builders import open_source
     from jaxgan.training.data import build_source
     flat = _folder(tmp_path / "flat", False)
     cfg = load_config("digits32", [f"data.path={flat}", "data.resolution=8"])

@@ -36,6 +36,7 @@ from jaxgan.data import get_task, make_task_dataset, to_float, to_uint8
 from jaxgan.ensemble.combine import alpha_grid, bootstrap_ci, evaluate_method
 from jaxgan.ensemble.perturb import PerturbSpec, dummy_basis, parse_spec, pca_basis
 from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
+from jaxgan.progress import progress as progress_reporter
 
 #: Default perturbations: the paper's grid (isotropic sigma 0.1-0.3, PCA top-20 beta 1-3,
 #: style-mixing) on coarse / fine / all layers.
@@ -167,7 +168,6 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
     Returns:
       ``(ws [N, num_ws, w_dim] float32 numpy, hit: bool)``.
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
     images_u8 = np.asarray(images_u8)
     if images_u8.dtype != np.uint8 or images_u8.ndim != 4:
         raise ValueError(f"invert_cached: images must be uint8 [N, R, R, C], got "
@@ -181,7 +181,8 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
             return np.load(path)["ws"], True
     key = jax.random.key(0) if key is None else key
     out = []
-    for s in tqdm(range(0, len(images_u8), batch), desc="invert", disable=not progress):
+    for s in progress_reporter(range(0, len(images_u8), batch), desc="invert", unit="batch",
+                               disable=not progress):
         xb = _pad_to(to_float(images_u8[s:s + batch]), batch)             # one compiled shape
         n = min(batch, len(images_u8) - s)
         out.append(np.asarray(invert_batch(G, g, jnp.asarray(xb), inverter, key, s),
@@ -255,7 +256,6 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
     from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer  # noqa
     from jaxgan.nets.classifier import init_classifier  # noqa: PLC0415
     from jaxgan.nets.configs import ClassifierConfig  # noqa: PLC0415
-    from tqdm.auto import tqdm  # noqa: PLC0415
     images_u8, labels = np.asarray(images_u8), np.asarray(labels, np.int32)
     ccfg = ClassifierConfig(img_resolution=images_u8.shape[1], img_channels=images_u8.shape[3],
                             num_classes=num_classes, widths=tuple(cfg.classifier_widths),
@@ -269,7 +269,8 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
     state = init_state(variables["params"], tx)
     rng = np.random.default_rng(cfg.seed)
     root = jax.random.fold_in(jax.random.key(cfg.seed), 1)
-    for i in tqdm(range(opts.steps), desc="classifier", disable=not progress):
+    for i in progress_reporter(range(opts.steps), desc="classifier", unit="step",
+                               disable=not progress):
         idx = rng.choice(len(labels), opts.batch_size, replace=False)
         state, _ = step(state, {"image": images_u8[idx], "label": labels[idx]},
                         jax.random.fold_in(root, i))
@@ -404,11 +405,10 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     view_key = jax.random.fold_in(jax.random.key(cfg.seed), 4)
     fns = {}
     max_shift = max([s.shift for s in specs if isinstance(s, JitterSpec)] + [0])
-    from tqdm.auto import tqdm  # noqa: PLC0415
     # the reconstruction G(w*) (uint8, as saved) is the K = 1 "view"
     p_views = {"reconstruction": {s: dict(zip(names, image_probs(cvars, recon[s])))
                                   for s in ("val", "test")}}
-    for spec in tqdm(specs, desc="views", disable=not progress):
+    for spec in progress_reporter(specs, desc="views", unit="view set", disable=not progress):
         src_kind = "jitter" if isinstance(spec, JitterSpec) else "gan"
         if src_kind not in fns:
             fns[src_kind] = make_view_probs(G, mods, src_kind, cfg.num_views, cfg.chunk,

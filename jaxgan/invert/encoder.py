@@ -23,6 +23,7 @@ import optax
 from jaxgan import model
 from jaxgan.invert.losses import DistanceWeights, image_distance
 from jaxgan.nets.configs import EncoderConfig
+from jaxgan.progress import progress as reporter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +138,6 @@ def train_encoder(G, g, real_images=None, cfg: EncoderTrainConfig = EncoderTrain
     Returns:
       ``(E, e_vars, history)``; history is a list of per-step metric dicts (floats).
     """
-    from tqdm import tqdm  # noqa: PLC0415
     if cfg.lpips and lp is None:
         raise ValueError("train_encoder: cfg.lpips > 0 needs lp= (jaxgan.nets.lpips.load_lpips)")
     key = jax.random.key(0) if key is None else key
@@ -160,7 +160,9 @@ def train_encoder(G, g, real_images=None, cfg: EncoderTrainConfig = EncoderTrain
     params = e_vars["params"]
     opt_state = opt.init(params)
     history = []
-    for i in tqdm(range(cfg.steps), desc="train-encoder", disable=not progress or None):
+    bar = reporter(range(cfg.steps), desc="train-encoder", unit="step", disable=not progress)
+    bar.compiling()
+    for i in bar:
         k = jax.random.fold_in(key, i + 1)
         kz, kr = jax.random.split(k)
         batch = None
