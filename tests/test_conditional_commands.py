@@ -116,3 +116,22 @@ def test_directions_and_ensemble_take_a_class(cond_ckpt, tmp_path, capsys):
     assert res["args"]["cls"] == "dog"
     assert main(["ensemble", "--ckpt", str(root / "G"), "--out", str(tmp_path / "e")]) == 2
     assert "--class" in capsys.readouterr().err
+
+
+def test_conditional_run_exports_its_class_names(tmp_path):
+    from jaxgan.data import get_task
+    from jaxgan.training.config import load_config
+    from jaxgan.training.data import build_source
+    from jaxgan.training.loop import _export, build_run, export_class_names
+    cfg = load_config("tiny", ["data.task=shape", "data.cond=True", "data.num_images=16"])
+    _, info = build_source(cfg.data, tmp_path / "run")
+    defs, state = build_run(cfg, info)
+    names = list(get_task("shape").class_names)
+    assert defs.G.cfg.c_dim == len(names) and export_class_names(defs, info) == names
+    _export(tmp_path / "net", defs, state, class_names=export_class_names(defs, info))
+    for net in ("G_ema", "G", "D"):
+        assert load_class_names(tmp_path / "net" / net) == names
+    # an unconditional run writes none
+    cfg = load_config("tiny", ["data.task=shape", "data.num_images=16"])
+    defs, _ = build_run(cfg, build_source(cfg.data, tmp_path / "run2")[1])
+    assert export_class_names(defs, info) == []
