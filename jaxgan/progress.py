@@ -68,6 +68,11 @@ class LogProgress:
         self._last = self._start
         self._postfix = ""
         self._sub = ""
+        self._sub_ref = None                # (time, step) of the current run's first report
+        self._sub_at = None                 # (time, step, total) of its latest report
+        #: units one in-program run completes (e.g. the images of a jitted batch): with it,
+        #: step reports give an ETA before the first unit is done.
+        self.units_per_run = None
         self._closed = False
         _ACTIVE.append(self)
 
@@ -91,6 +96,7 @@ class LogProgress:
         """``n`` more units done; a line when ``every`` seconds have passed."""
         self.n += n
         now = self.clock()
+        self._sub_ref = self._sub_at = None
         if self._t0 is None:
             self._t0, self._n0 = now, self.n
             self._sub = ""
@@ -133,8 +139,22 @@ class LogProgress:
         every ``every`` seconds."""
         self._sub = f"{what} {i}/{total}"
         now = self.clock()
+        if self._sub_ref is None or i < self._sub_ref[1]:
+            self._sub_ref = (now, i)
+        self._sub_at = (now, i, total)
         if now - self._last >= self.every:
             self._line(now)
+
+    def _step_eta(self) -> float | None:
+        """Seconds left from the step rate of the current run (needs ``units_per_run``)."""
+        if not self.units_per_run or self._sub_ref is None or self._sub_at is None:
+            return None
+        (t0, i0), (t1, i1, steps) = self._sub_ref, self._sub_at
+        if i1 <= i0 or t1 <= t0:
+            return None
+        per_step = (t1 - t0) / (i1 - i0)
+        runs_after = max(0.0, (self.total - self.n - self.units_per_run) / self.units_per_run)
+        return per_step * ((steps - i1) + runs_after * steps)
 
     def _line(self, now: float, final: bool = False) -> None:
         self._last = now
@@ -151,6 +171,8 @@ class LogProgress:
         if not final and self.total:
             if self._t0 is not None and done > 0 and now > self._t0:
                 parts.append(f"ETA {_fmt((self.total - self.n) / rate)}")
+            elif self._step_eta() is not None:
+                parts.append(f"ETA {_fmt(self._step_eta())} (step rate)")
             else:
                 parts.append("ETA: measuring")
         if final:

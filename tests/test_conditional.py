@@ -22,8 +22,8 @@ PIXEL = DistanceWeights(lpips=0.0, l2=1.0)
 C_DIM = 3
 
 
-def _cfg(c_dim):
-    return jaxgan.GeneratorConfig(img_resolution=8, z_dim=8, w_dim=8, mapping_layers=2,
+def _cfg(c_dim, res=8):
+    return jaxgan.GeneratorConfig(img_resolution=res, z_dim=8, w_dim=8, mapping_layers=2,
                                   channel_base=64, channel_max=8, c_dim=c_dim)
 
 
@@ -35,11 +35,14 @@ def cond_g():
 @pytest.fixture(scope="module")
 def zero_embed_pair(cond_g):
     """(conditional G with a zero class embedding, the equivalent unconditional G)."""
-    G, g = cond_g
+    return _zero_embed_pair(*cond_g)
+
+
+def _zero_embed_pair(G, g):
     m = g["params"]["mapping"]
     m_c = {**m, "embed": jax.tree.map(jnp.zeros_like, m["embed"])}
     gc = {**g, "params": {**g["params"], "mapping": m_c}}
-    Gu = Generator(_cfg(0))
+    Gu = Generator(_cfg(0, G.cfg.img_resolution))
     # the z rows; the runtime weight gain is 1/sqrt(fan-in): 16 inputs there, 8 here
     fc0 = {"weight": m["fc0"]["weight"][:8] * np.sqrt(8 / 16), "bias": m["fc0"]["bias"]}
     m_u = {k: v for k, v in m.items() if k != "embed"} | {"fc0": fc0}
@@ -205,3 +208,65 @@ def test_encoder_and_indomain_inversion_equal_the_unconditional_path(zero_embed_
     np.testing.assert_allclose(rc.loss, ru.loss, rtol=1e-4)
     with pytest.raises(ValueError, match="conditional"):
         indomain.invert_indomain(Gc, gc, x, Ec, ec, cfg, key=key)
+
+
+def test_per_class_runs_each_group_on_its_bound_class(cond_g):
+    from jaxgan.ensemble.conditional import per_class, task_to_generator_classes
+    G, _ = cond_g
+    classes = np.array([2, 0, 2, 1, 0])
+    calls = []
+
+    def run(Gk, idx):
+        calls.append(int(np.argmax(Gk.class_vector)))
+        k = np.full(len(idx), calls[-1])
+        return k * 10 + idx, np.stack([idx, idx], 1)          # two outputs, rows = idx
+
+    a, b = per_class(G, classes, run)
+    assert sorted(calls) == [0, 1, 2]
+    np.testing.assert_array_equal(a, classes * 10 + np.arange(5))
+    np.testing.assert_array_equal(b[:, 1], np.arange(5))
+    np.testing.assert_array_equal(task_to_generator_classes(("b", "a"), ["a", "b", "c"], 3),
+                                  [1, 0])
+    np.testing.assert_array_equal(task_to_generator_classes(("x", "y", "z"), [], 3), [0, 1, 2])
+    with pytest.raises(ValueError, match="no class names"):
+        task_to_generator_classes(("x", "y"), [], 3)
+
+
+@pytest.mark.slow
+def test_ensemble_experiment_with_inferred_classes_equals_the_unconditional_run(tmp_path):
+    """End to end on 16x16 scenes: per-image classes from the weak classifier (3 shape
+    classes = the generator's 3) give, on the zero-embedding generator, the unconditional
+    run's numbers; and the per-class grouping really happens."""
+    import jaxgan.ensemble.experiment as ex
+    (Gc, gc), (Gu, gu) = _zero_embed_pair(*jaxgan.init_generator(_cfg(C_DIM, 16),
+                                                                  jax.random.key(5)))
+    cfg = ex.EnsembleConfig(num_train=9, num_val=6, num_test=6, num_views=2, block=6,
+                            classifier_steps=6, perturbations=("stylemix:fine", "pca:all:1"),
+                            jitter=(), inv_steps=2, inv_batch=6, encoder_steps=0,
+                            pca_samples=64, top_k=2, mitigate=False, num_boot=20)
+    seen = []
+    real = ex.per_class
+
+    def spy(G, classes, run):
+        seen.append(np.asarray(classes).copy())
+        return real(G, classes, run)
+
+    ex.per_class = spy
+    try:
+        rc = ex.run_experiment(Gc, gc, ex.EnsembleConfig(**{**cfg.to_dict(),
+                                                             "infer_class": True}),
+                               out=tmp_path / "c", progress=False)
+    finally:
+        ex.per_class = real
+    ru = ex.run_experiment(Gu, gu, cfg, out=None, progress=False)
+    assert seen and all(len(s) == 6 for s in seen)
+    assert rc["methods"].keys() == ru["methods"].keys()
+    for cname in ru["methods"]:
+        for m, r in ru["methods"][cname].items():
+            np.testing.assert_allclose(rc["methods"][cname][m]["test_curve"], r["test_curve"],
+                                       atol=1e-6)
+    assert (tmp_path / "c" / "views" / "stylemix_fine.png").is_file()
+    with pytest.raises(ValueError, match="needs a class"):
+        ex.run_experiment(Gc, gc, cfg, out=None, progress=False)
+    with pytest.raises(ValueError, match="are not classes of the generator"):
+        ex.task_to_generator_classes(("circle", "square"), ["a", "b", "c"], 3)

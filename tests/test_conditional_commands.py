@@ -135,3 +135,16 @@ def test_conditional_run_exports_its_class_names(tmp_path):
     cfg = load_config("tiny", ["data.task=shape", "data.num_images=16"])
     defs, _ = build_run(cfg, build_source(cfg.data, tmp_path / "run2")[1])
     assert export_class_names(defs, info) == []
+
+
+def test_ensemble_infer_class_errors(cond_ckpt, tmp_path, capsys):
+    root, _, _ = cond_ckpt
+    # the task's classes (circle, square, triangle) are not the network's (cat, dog, owl)
+    assert main(["ensemble", "--ckpt", str(root / "G"), "--out", str(tmp_path / "e"),
+                 "--infer-class"]) == 2
+    err = capsys.readouterr().err
+    assert "task classes ['circle', 'square', 'triangle'] are not classes" in err
+    assert "Traceback" not in err
+    assert main(["ensemble", "--ckpt", str(root / "G"), "--out", str(tmp_path / "f"),
+                 "--infer-class", "--class", "dog"]) == 2
+    assert "--infer-class needs" in capsys.readouterr().err

@@ -52,6 +52,20 @@ def test_log_progress_lines_rate_excludes_compilation():
     assert "10/10" in _lines(buf)[-1]
 
 
+def test_log_progress_eta_from_in_program_steps():
+    buf, clock = io.StringIO(), _Clock()
+    p = LogProgress(total=12, desc="inv", unit="img", every=0, file=buf, clock=clock)
+    p.units_per_run = 4                   # 3 runs of 4 images, 100 steps each
+    clock.t = 50.0                        # compiled, first report at step 10
+    report_step(10, 100)
+    assert "ETA: measuring" in _lines(buf)[-1]
+    clock.t = 60.0                        # 20 steps in 10 s: 0.5 s/step
+    report_step(30, 100)
+    # 70 steps left in this run + 2 more runs of 100 steps: 270 steps * 0.5 s
+    assert "ETA 2m15s (step rate)" in _lines(buf)[-1]
+    p.close()
+
+
 def test_progress_logs_off_a_terminal_and_is_silent_when_disabled():
     buf = io.StringIO()
     with progress(range(3), desc="x", file=buf) as it:

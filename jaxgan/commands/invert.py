@@ -156,6 +156,7 @@ def _invert_run(args) -> int:
                   disable=not main) as bar:
         for s in range(0, n, bs):
             if s == 0:
+                bar.units_per_run = bs                # an ETA from the in-program steps
                 bar.compiling(f"the {bs}-image batch program")
             xb = x[s:s + bs]
             pad = bs - len(xb)
