@@ -15,6 +15,7 @@ inversion's ``lax.scan``) reports through :func:`report_step`, called from
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -153,7 +154,7 @@ class LogProgress:
         if i1 <= i0 or t1 <= t0:
             return None
         per_step = (t1 - t0) / (i1 - i0)
-        runs_after = max(0.0, (self.total - self.n - self.units_per_run) / self.units_per_run)
+        runs_after = max(0, math.ceil((self.total - self.n) / self.units_per_run) - 1)
         return per_step * ((steps - i1) + runs_after * steps)
 
     def _line(self, now: float, final: bool = False) -> None:

@@ -16,7 +16,7 @@ import jaxgan
 from jaxgan import model
 from jaxgan.nets.generator import Generator
 from jaxgan.invert import DistanceWeights, ProjectConfig, latent_stats, project
-from jaxgan.invert.project import class_means
+from jaxgan.invert.stats import class_means
 
 PIXEL = DistanceWeights(lpips=0.0, l2=1.0)
 C_DIM = 3

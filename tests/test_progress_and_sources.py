@@ -63,6 +63,13 @@ def test_log_progress_eta_from_in_program_steps():
     report_step(30, 100)
     # 70 steps left in this run + 2 more runs of 100 steps: 270 steps * 0.5 s
     assert "ETA 2m15s (step rate)" in _lines(buf)[-1]
+    p.update(4)
+    p.total = 10                          # a last, partial run costs a full run's steps
+    clock.t = 70.0
+    report_step(20, 100)
+    clock.t = 80.0
+    report_step(40, 100)
+    assert "ETA 1m20s (step rate)" in _lines(buf)[-1]     # (60 + 100) * 0.5 s
     p.close()
 
 
