@@ -4,6 +4,7 @@ with the network; inverted images keep their sub-folder."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -148,3 +149,54 @@ def test_ensemble_infer_class_errors(cond_ckpt, tmp_path, capsys):
     assert main(["ensemble", "--ckpt", str(root / "G"), "--out", str(tmp_path / "f"),
                  "--infer-class", "--class", "dog"]) == 2
     assert "--infer-class needs" in capsys.readouterr().err
+
+
+CLASSIFIER = Path(__file__).parent / "fixtures" / "trained" / "classifier_shapes_shape"
+
+
+def test_classifier_infers_classes_matched_by_name():
+    """Held-out shape scenes: the inferred generator classes are the classifier's own argmax
+    mapped through the generator's (permuted) class names, and mostly the true labels."""
+    from jaxgan.classify import load_model
+    from jaxgan.commands.conditional import classify_images
+    from jaxgan.data import make_task_dataset, to_float
+    from jaxgan.nets.classifier import classifier_logits
+    if not (CLASSIFIER / "arch.json").is_file():
+        pytest.skip("trained classifier fixture missing")
+    d = make_task_dataset("shape", 24, 32, 0, start=200_000)
+    x = to_float(d["image"])
+    g_names = ["triangle", "circle", "square"]                      # the generator's order
+    got = classify_images(CLASSIFIER, x, g_names, 3)
+    m, v = load_model(CLASSIFIER)
+    own = np.argmax(np.asarray(classifier_logits(m, v, x)), -1)     # circle, square, triangle
+    np.testing.assert_array_equal(got, np.array([1, 2, 0])[own])
+    assert np.mean(got == np.array([1, 2, 0])[d["label"]]) > 0.8
+    # by index when the generator has no names; a count mismatch is a usage error
+    np.testing.assert_array_equal(classify_images(CLASSIFIER, x, [], 3), own)
+    from jaxgan.cli import UsageError
+    with pytest.raises(UsageError, match="3 classes, the generator 4"):
+        classify_images(CLASSIFIER, x, [], 4)
+    with pytest.raises(UsageError, match="not generator classes"):
+        classify_images(CLASSIFIER, x, ["cat", "dog", "owl"], 3)
+
+
+def test_invert_with_a_classifier(cond_ckpt, tmp_path):
+    """--classifier: the classes saved are what the classifier says about the (resized)
+    images; the fixture network's names are not the classifier's, so a renamed copy."""
+    from jaxgan.commands.conditional import classify_images
+    from jaxgan.data import load_image_folder, to_float
+    if not (CLASSIFIER / "arch.json").is_file():
+        pytest.skip("trained classifier fixture missing")
+    root, G, g = cond_ckpt
+    names = ["square", "triangle", "circle"]
+    save_network(tmp_path / "G", G, g, class_names=names)
+    assert main(["invert", "--ckpt", str(tmp_path / "G"), "--images", str(root / "imgs"),
+                 "--space", "wplus", "--steps", "2", "--lpips", "0", "--l2", "1",
+                 "--classifier", str(CLASSIFIER), "--out", str(tmp_path / "o")]) == 0
+    x = to_float(load_image_folder(root / "imgs", 8, labels_from_subfolders=False)["image"])
+    want = classify_images(CLASSIFIER, x, names, 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "latents.npz")["c"],
+                                  np.eye(3)[want])
+    rep = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert rep["class_from"] == "classifier"
+    assert [r["class"] for r in rep["images"]] == [names[k] for k in want]
