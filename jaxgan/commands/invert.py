@@ -265,7 +265,7 @@ def _train_encoder_run(args) -> int:
         rec = indomain.encoder_invert(G, g, x, E, e_vars)[1]
         m = reconstruction_metrics(x, rec, load_lpips("vgg16"))
         report["heldout"] = {k: float(np.mean(v)) for k, v in m.items()}
-        print(f"held-out encoder reconstruction: " + ", ".join(
+        print("held-out encoder reconstruction: " + ", ".join(
             f"{k} {v:.4f}" for k, v in report["heldout"].items()), file=sys.stderr)
     (out / "metrics.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {out}", file=sys.stderr)
