@@ -169,7 +169,7 @@ class LogProgress:
             rate = done / (now - self._t0)
             parts.append(f"{rate:.3g} {self.unit}/s")
         parts.append(f"elapsed {_fmt(now - self._start)}")
-        if not final and self.total:
+        if not final and self.total and self.n < self.total:
             if self._t0 is not None and done > 0 and now > self._t0:
                 parts.append(f"ETA {_fmt((self.total - self.n) / rate)}")
             elif self._step_eta() is not None:

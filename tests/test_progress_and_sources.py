@@ -78,6 +78,11 @@ def test_progress_logs_off_a_terminal_and_is_silent_when_disabled():
     with progress(range(3), desc="x", file=buf) as it:
         assert list(it) == [0, 1, 2]
     assert isinstance(it, LogProgress) and _lines(buf)[-1].startswith("x: 3/3 it")
+    one = io.StringIO()                   # one unit that is the whole job: no ETA to measure
+    p = LogProgress(total=6, desc="z", unit="img", file=one)
+    p.update(6)
+    assert "ETA" not in _lines(one)[-1]
+    p.close()
     quiet = io.StringIO()
     p = progress(total=2, desc="y", disable=True, file=quiet)
     p.update(2)
