@@ -53,15 +53,18 @@ class LogProgress:
       file: where lines go (default stderr).
       clock: time source (tests).
       silent: write nothing (a disabled reporter).
+      warmup: units after ``initial`` that may still compile (e.g. training phases that
+        first run at a later step): the rate and ETA count from the first update past them.
     """
 
     def __init__(self, iterable: Iterable | None = None, total=None, desc: str = "",
                  unit: str = "it", initial: int = 0, every: float | None = None, file=None,
-                 clock=time.monotonic, silent: bool = False, **_):
+                 clock=time.monotonic, silent: bool = False, warmup: int = 0, **_):
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)
         self.iterable, self.total, self.desc, self.unit = iterable, total, desc, unit
         self.n = self._n0 = initial
+        self.warmup = warmup
         self.every = log_interval() if every is None else every
         self.file, self.clock, self.silent = file, clock, silent
         self._start = clock()
@@ -99,6 +102,10 @@ class LogProgress:
         now = self.clock()
         self._sub_ref = self._sub_at = None
         if self._t0 is None:
+            if self.n - self._n0 < self.warmup:
+                if now - self._last >= self.every:
+                    self._line(now)
+                return
             self._t0, self._n0 = now, self.n
             self._sub = ""
             self._line(now)                 # the first unit is done: compilation is over
@@ -219,7 +226,8 @@ class _Bar:
 
 
 def progress(iterable: Iterable | None = None, *, total=None, desc: str = "", unit: str = "it",
-             disable: bool | None = False, initial: int = 0, file=None, **tqdm_kw):
+             disable: bool | None = False, initial: int = 0, file=None, warmup: int = 0,
+             **tqdm_kw):
     """A progress reporter with tqdm's interface (see the module docstring).
 
     Args:
@@ -227,6 +235,7 @@ def progress(iterable: Iterable | None = None, *, total=None, desc: str = "", un
       disable: True: nothing at all (a no-op object); False or None: a bar on a terminal,
         log lines otherwise (tqdm's None would hide everything off a terminal).
       file: output stream (default stderr).
+      warmup: log mode: units that may still compile (see :class:`LogProgress`).
       tqdm_kw: further tqdm options (terminal mode only).
 
     Returns:
@@ -241,7 +250,8 @@ def progress(iterable: Iterable | None = None, *, total=None, desc: str = "", un
         from tqdm.auto import tqdm  # noqa: PLC0415 - terminal mode only
         return _Bar(tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial,
                          file=stream, **tqdm_kw))
-    return LogProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream)
+    return LogProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream,
+                       warmup=warmup)
 
 
 def report_step(i, total) -> None:

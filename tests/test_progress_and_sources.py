@@ -162,3 +162,18 @@ def test_conditional_folder_needs_class_subfolders_and_keeps_their_names(tmp_pat
     assert info["class_names"] == ["ant", "bee"] and info["num_classes"] == 2
     assert src.metadata["class_names"] == ["ant", "bee"]       # saved with the dataset
     assert sorted(int(src[i]["label"]) for i in range(len(src))) == [0, 0, 1, 1]
+
+
+def test_log_progress_warmup_delays_the_rate_clock():
+    buf, clock = io.StringIO(), _Clock()
+    p = LogProgress(total=100, desc="train", unit="img", every=0, file=buf, clock=clock,
+                    warmup=20)
+    for t, n in ((60.0, 10), (120.0, 10)):     # two compiling phases, 60 s each
+        clock.t = t
+        p.update(n)
+    # the clock starts when the warmup's last unit is done (t = 120)
+    assert "ETA: measuring" in _lines(buf)[-1]
+    clock.t = 140.0
+    p.update(20)                               # 20 img in 20 s, 60 left
+    assert "1 img/s" in _lines(buf)[-1] and "ETA 1m00s" in _lines(buf)[-1]
+    p.close()

@@ -7,6 +7,7 @@ path to any ``.py`` file with ``get_config()``. Overrides use dotted keys, e.g.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -47,4 +48,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    if rc == 130:           # Ctrl-C: skip teardown, whose interrupted async saves only add noise
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)

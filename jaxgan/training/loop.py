@@ -187,7 +187,9 @@ def train(cfg, out_dir: str | Path, *, stop_after_steps: int | None = None,
 
     bar = progress_reporter(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size,
                             unit="img", desc="train", disable=not (progress and _is_main()),
-                            dynamic_ncols=True)
+                            dynamic_ncols=True,   # the rate starts once every phase compiled:
+                            warmup=(max(cfg.optim.g_reg_interval or 1,
+                                        cfg.optim.d_reg_interval or 1) + 1) * cfg.batch_size)
     pending: list[dict] = []
     t_tick, n_tick, history = time.time(), 0, []
     first = step
