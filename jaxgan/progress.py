@@ -19,7 +19,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: Seconds between log lines when not on a terminal (``JAXGAN_PROGRESS_SECONDS``).
 DEFAULT_SECONDS = 30.0
@@ -27,7 +28,7 @@ _ACTIVE: list[Any] = []          # open progress objects, innermost last (report
 
 
 def _fmt(sec: float) -> str:
-    sec = int(round(sec))
+    sec = round(sec)
     h, rem = divmod(sec, 3600)
     return f"{h}h{rem // 60:02d}m{rem % 60:02d}s" if h else f"{rem // 60}m{rem % 60:02d}s"
 

@@ -146,7 +146,7 @@ def test_directions_on_a_bound_class_equal_the_unconditional_path(zero_embed_pai
     a = fit_ganspace(Gb, gc, key, num=300, num_components=3)
     b = fit_ganspace(Gu, gu, key, num=300, num_components=3)
     np.testing.assert_allclose(np.abs(a.vectors), np.abs(b.vectors), atol=1e-4)
-    kw = dict(steps=4, batch=4, progress=False)
+    kw = {"steps": 4, "batch": 4, "progress": False}
     for space in ("z", "w"):
         a = fit_ganalyze(Gb, gc, _brightness, key, space=space, **kw)
         b = fit_ganalyze(Gu, gu, _brightness, key, space=space, **kw)

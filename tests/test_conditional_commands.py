@@ -95,7 +95,7 @@ def test_invert_asks_for_a_class_when_none_can_be_found(cond_ckpt, tmp_path, cap
 
 
 def test_generate_class_by_name(cond_ckpt, tmp_path):
-    root, G, g = cond_ckpt
+    root, _, _ = cond_ckpt
     assert main(["generate", "--ckpt", str(root / "G"), "--seeds", "0", "--class", "dog",
                  "--save-npz", "--outdir", str(tmp_path / "a")]) == 0
     assert main(["generate", "--ckpt", str(root / "G"), "--seeds", "0", "--class", "1",

@@ -9,7 +9,7 @@ reused unchanged.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
