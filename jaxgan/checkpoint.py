@@ -5,6 +5,8 @@ Layout of a checkpoint directory::
     <path>/arch.json     the config (``GeneratorConfig`` / ``DiscriminatorConfig`` /
                          ``EncoderConfig``) as written by its ``to_json``
     <path>/variables/    the variables ``{'params': ..., 'buffers': ...}`` (orbax PyTree)
+    <path>/classes.json  optional, conditional generators: ``{"class_names": [...]}``, the
+                         name of each class index (from the training dataset)
 
 The save is atomic: everything is written into a sibling ``<path>.tmp-XXXX`` directory
 which is renamed into place only once complete, so an interrupted save leaves no
@@ -33,6 +35,7 @@ from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorCo
                                  config_from_json)
 
 ARCH_FILE = "arch.json"
+CLASSES_FILE = "classes.json"
 VARIABLES_DIR = "variables"
 NET_PREFERENCE = ("G_ema", "G")
 NET_NAMES = ("G", "D", "G_ema")
@@ -108,7 +111,7 @@ def _local_checkpointer():
 
 
 def save_network(path, module_or_cfg, variables, overwrite: bool = False,
-                 companions: tuple[str, ...] = ()) -> Path:
+                 companions: tuple[str, ...] = (), class_names=None) -> Path:
     """Write a network checkpoint directory (``arch.json`` + ``variables/``) atomically.
 
     Args:
@@ -118,6 +121,8 @@ def save_network(path, module_or_cfg, variables, overwrite: bool = False,
       overwrite: replace an existing ``path``; otherwise an existing path is an error.
       companions: names of files the caller writes next to the checkpoint (e.g.
         ``metrics.json``) that ``overwrite`` may replace with it.
+      class_names: optional name of each class (a conditional network: ``c_dim`` names),
+        written to ``classes.json`` (:func:`load_class_names`).
 
     Returns:
       ``path`` as a :class:`~pathlib.Path`.
@@ -126,15 +131,17 @@ def save_network(path, module_or_cfg, variables, overwrite: bool = False,
       FileExistsError: ``path`` exists and ``overwrite`` is False, or ``path`` holds
         anything besides a network checkpoint (``overwrite`` replaces only checkpoints,
         never a directory with other files in it).
+      ValueError: ``class_names`` does not hold one unique name per class.
     """
     path = Path(path)
     cfg = _config_of(module_or_cfg)
+    names = _check_class_names(class_names, getattr(cfg, "c_dim", 0))
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; pass overwrite=True (--overwrite) "
                                 "to replace it")
     if path.exists():
         other = sorted(p.name for p in path.iterdir()) if path.is_dir() else [path.name]
-        other = [n for n in other if n not in (ARCH_FILE, VARIABLES_DIR, *companions)]
+        other = [n for n in other if n not in (ARCH_FILE, VARIABLES_DIR, CLASSES_FILE, *companions)]
         if other:
             raise OutputExistsError(
                 f"{path} holds files that are not part of a network checkpoint "
@@ -143,8 +150,63 @@ def save_network(path, module_or_cfg, variables, overwrite: bool = False,
     def fill(tmp: Path) -> None:
         _write_text_atomic(tmp / ARCH_FILE, cfg.to_json() + "\n")
         _save_variables(tmp / VARIABLES_DIR, variables)
+        if names:
+            _write_text_atomic(tmp / CLASSES_FILE, json.dumps({"class_names": names}) + "\n")
 
     return write_dir_atomic(path, fill)
+
+
+def _check_class_names(names, c_dim: int) -> list[str]:
+    """``names`` as a list of str (empty for None); one unique name per class."""
+    if not names:
+        return []
+    names = [str(n) for n in names]
+    if len(names) != c_dim or len(set(names)) != len(names):
+        raise ValueError(f"class_names: need {c_dim} unique names (c_dim={c_dim}), got {names}")
+    return names
+
+
+def load_class_names(path, net: str | None = None) -> list[str]:
+    """The class names saved with a conditional network (``classes.json``; see
+    :func:`save_network`); an empty list when there are none.
+
+    Args:
+      path, net: as :func:`load_network`.
+    """
+    f = resolve_checkpoint(path, net) / CLASSES_FILE
+    if not f.is_file():
+        return []
+    try:
+        return [str(n) for n in json.loads(f.read_text())["class_names"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{f} is not a valid class-name file: {e}") from None
+
+
+def resolve_class(spec, class_names, c_dim: int, flag: str = "class") -> int:
+    """A class given by name or index -> its index.
+
+    Args:
+      spec: a class name (one of ``class_names``) or an index (int, or a string of digits
+        that is not itself a class name).
+      class_names: the network's class names (may be empty).
+      c_dim: the number of classes.
+      flag: how messages name the class argument (e.g. ``'--class'``).
+
+    Raises:
+      ValueError: unknown name, or index out of ``[0, c_dim)`` (the message lists the names).
+    """
+    names = list(class_names or [])
+    known = f"; classes: {', '.join(names)}" if names else ""
+    if isinstance(spec, str) and spec in names:
+        return names.index(spec)
+    try:
+        idx = int(spec)
+    except (TypeError, ValueError):
+        raise ValueError(f"{flag} {spec!r}: unknown class"
+                         f"{known or ' (the network has no class names)'}") from None
+    if not 0 <= idx < c_dim:
+        raise ValueError(f"{flag} {idx} out of range [0, {c_dim}){known}")
+    return idx
 
 
 def write_dir_atomic(path, fill) -> Path:

@@ -43,6 +43,7 @@ from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_clas
 from jaxgan.nets.configs import ClassifierConfig, SegmenterConfig, _Config, config_from_json
 from jaxgan.nets.segmenter import (Segmenter, evaluate_segmenter, init_segmenter, iou_counts,
                                    iou_from_counts, mean_iou, segment, segmenter_logits)
+from jaxgan.progress import progress as reporter
 
 ARCH_FILE, PARAMS_DIR, METRICS_FILE = "arch.json", "params", "metrics.json"
 # Factors an x-flip / a translation changes: tasks depending on them forbid that augmentation.
@@ -297,13 +298,13 @@ def make_segmenter_step(module: Segmenter, tx, *, flip: bool = False, shift: int
 
 def _train(step_fn, state, data, opts: TrainOptions, progress: bool, desc: str):
     """Run ``opts.steps`` steps with a tqdm bar; return the final state and last metrics."""
-    from tqdm.auto import tqdm  # noqa: PLC0415
     rng = np.random.default_rng(opts.seed)
     step_root = jax.random.fold_in(jax.random.key(opts.seed), 1)
     n = len(data["image"])
     metrics = {}
-    with tqdm(total=opts.steps, desc=desc, disable=not progress, dynamic_ncols=True,
-              mininterval=1.0) as bar:
+    with reporter(total=opts.steps, desc=desc, unit="step", disable=not progress,
+                  dynamic_ncols=True, mininterval=1.0) as bar:
+        bar.compiling()
         for i, idx in enumerate(_batches(n, opts.batch_size, opts.steps, rng)):
             batch = {k: v[idx] for k, v in data.items()}
             state, metrics = step_fn(state, batch, jax.random.fold_in(step_root, i))

@@ -180,8 +180,9 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="truncate only the first N ws (default: all)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default="const",
                    help="noise: const buffers (default), random, or none")
-    p.add_argument("--class", dest="class_idx", type=int, default=None,
-                   help="class index for conditional networks")
+    p.add_argument("--class", dest="class_idx", default=None,
+                   help="class of a conditional network: a name (saved with the network) or "
+                        "an index")
     p.add_argument("--outdir", default="out", help="output directory (default: out)")
     p.add_argument("--save-npz", action="store_true",
                    help="also write images.npz: 'img' float32 NCHW unclipped, plus the z/w used")
@@ -294,6 +295,13 @@ def _generate_run(args: argparse.Namespace) -> int:
     if not isinstance(G, Generator):
         raise WrongKindError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
     G = with_precision(G, args)
+    if args.class_idx is not None and G.cfg.c_dim:       # a class name or index
+        from jaxgan.checkpoint import load_class_names, resolve_class  # noqa: PLC0415
+        try:
+            args.class_idx = resolve_class(args.class_idx, load_class_names(args.ckpt, args.net),
+                                           G.cfg.c_dim, "--class")
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     names, kind, x, c, extra = _generate_inputs(args, G.cfg)
     files = [f"{nm}.png" for nm in names] + (["grid.png"] if args.grid else []) + (
         ["images.npz"] if args.save_npz else [])

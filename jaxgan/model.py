@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxgan.nets.configs import (PRECISIONS, DiscriminatorConfig, EncoderConfig,  # noqa: F401
                                  GeneratorConfig, check_precision)
 from jaxgan.nets.discriminator import Discriminator
-from jaxgan.nets.generator import Generator, condition_ws, with_style_cond  # noqa: F401  (condition_ws re-exported for StylEx)
+from jaxgan.nets.generator import ClassBoundGenerator, Generator, condition_ws, with_style_cond  # noqa: F401  (condition_ws re-exported for StylEx)
 
 Variables = dict[str, Any]
 
@@ -74,12 +74,12 @@ def variables_shape(module, cfg=None):
 def mapping(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
             truncation_cutoff=None):
     """z ``[N, z_dim]`` (+ c ``[N, c_dim]``) -> ws ``[N, num_ws, w_dim]``."""
-    return G.apply(variables, z, c, truncation_psi, truncation_cutoff, method=Generator.mapping)
+    return G.apply(variables, z, c, truncation_psi, truncation_cutoff, method="mapping")
 
 
 def mapping_update_w_avg(G: Generator, variables: Variables, z, c=None):
     """Training-mode mapping: returns ``(ws, variables)`` with w_avg moved toward the batch."""
-    ws, upd = G.apply(variables, z, c, update_w_avg=True, method=Generator.mapping,
+    ws, upd = G.apply(variables, z, c, update_w_avg=True, method="mapping",
                       mutable=["buffers"])
     return ws, {**variables, "buffers": upd["buffers"]}
 
@@ -129,6 +129,53 @@ def generate(G: Generator, variables: Variables, z, c=None, truncation_psi=1.0,
     ws = with_style_cond(G.cfg, mapping(G, variables, z, c, truncation_psi, truncation_cutoff),
                          style_cond)
     return synthesize(G, variables, ws, **synthesis_kw)
+
+
+def needs_class(G) -> bool:
+    """True for a conditional generator without a bound class (``mapping`` needs ``c``)."""
+    return bool(G.cfg.c_dim) and not getattr(G, "class_vector", ())
+
+
+def class_vector(G, cls: int) -> jnp.ndarray:
+    """One-hot condition ``[c_dim]`` of class index ``cls`` for conditional generator ``G``.
+
+    Raises:
+      ValueError: ``G`` is unconditional or ``cls`` is out of range.
+    """
+    if not G.cfg.c_dim:
+        raise ValueError("class_vector: the generator is unconditional (c_dim=0)")
+    if not 0 <= int(cls) < G.cfg.c_dim:
+        raise ValueError(f"class {cls} out of range [0, {G.cfg.c_dim})")
+    return jax.nn.one_hot(int(cls), G.cfg.c_dim)
+
+
+def bind_class(G: Generator, c) -> ClassBoundGenerator:
+    """``G`` with its condition fixed to ``c`` (a class index or a ``[c_dim]`` vector): its
+    ``mapping(z)`` then needs no ``c``. Same variables; unconditional code runs on it.
+
+    Raises:
+      ValueError: ``G`` is unconditional, or ``c`` is out of range / the wrong shape.
+    """
+    if not G.cfg.c_dim:
+        raise ValueError("bind_class: the generator is unconditional (c_dim=0)")
+    vec = class_vector(G, c) if jnp.ndim(c) == 0 else jnp.asarray(c, jnp.float32)
+    if vec.shape != (G.cfg.c_dim,):
+        raise ValueError(f"bind_class: c must be a class index or [{G.cfg.c_dim}], got "
+                         f"{vec.shape}")
+    return ClassBoundGenerator(G.cfg, precision=G.precision, class_vector=tuple(float(v) for v in vec))
+
+
+def unbind_class(G) -> Generator:
+    """The plain :class:`Generator` of a (possibly class-bound) generator."""
+    return Generator(G.cfg, precision=G.precision) if isinstance(G, ClassBoundGenerator) else G
+
+
+def sample_classes(G, key, n: int):
+    """Uniform one-hot classes ``[n, c_dim]`` for a generator that :func:`needs_class`;
+    None otherwise (unconditional, or class-bound: its mapping fills ``c``)."""
+    if not needs_class(G):
+        return None
+    return jax.nn.one_hot(jax.random.randint(key, (n,), 0, G.cfg.c_dim), G.cfg.c_dim)
 
 
 def discriminate(D: Discriminator, variables: Variables, img, c=None,

@@ -49,7 +49,16 @@ def main(argv=None) -> int:
             raise
         print(f"train: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:                       # Ctrl-C: one line, no traceback
+        from jaxgan.training.loop import interrupted_message  # noqa: PLC0415
+        print(f"train: {interrupted_message(args.out)}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    if rc == 130:           # Ctrl-C: skip teardown, whose interrupted async saves only add noise
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)

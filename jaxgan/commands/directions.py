@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.conditional import add_class_arguments, bound_generator
 
 METHODS = ("ganalyze", "steer", "interfacegan", "ganspace", "sefa")
 
@@ -36,6 +37,7 @@ def _common(p: argparse.ArgumentParser, space: bool = True) -> None:
     p.add_argument("--layers", default=None, help="ws indices the directions move, e.g. 0-3 "
                                                   "(default all)")
     p.add_argument("--num-strip", type=int, default=6, help="latents shown in the strips")
+    add_class_arguments(p, infer=False)
     if space:
         p.add_argument("--space", choices=["z", "w", "wp"], default="w", help="latent space")
 
@@ -115,8 +117,7 @@ def _load(args):
     G = with_precision(G, args)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
-    if G.cfg.c_dim:
-        raise UsageError("the directions commands support unconditional generators only")
+    G, _ = bound_generator(args, G, args.ckpt)   # a conditional G: fixed to --class
     layers = parse_layers(args.layers, G.cfg.num_ws)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.conditional import add_class_arguments, bound_generator
 
 
 class _D:   # EnsembleConfig's defaults (mirrored here so that --help does not import JAX)
@@ -63,10 +64,15 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help=f"images per jitted inversion call (default {d.inv_batch})")
     p.add_argument("--num-boot", type=int, default=d.num_boot, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_class_arguments(p, infer=False)
+    p.add_argument("--infer-class", action="store_true",
+                   help="conditional generator: invert each image and render its views with the "
+                        "class the weak classifier predicts for it (task classes matched to "
+                        "the network's class names, else by index)")
 
 
 def _run(args) -> int:
-    from jaxgan.checkpoint import load_network  # noqa: PLC0415
+    from jaxgan.checkpoint import load_class_names, load_network  # noqa: PLC0415
     from jaxgan.ensemble.experiment import EnsembleConfig, run_experiment  # noqa: PLC0415
     from jaxgan.nets.generator import Generator  # noqa: PLC0415
     kw = {}
@@ -80,14 +86,22 @@ def _run(args) -> int:
                              jitter=tuple(s for s in args.jitter.split(",") if s.strip()),
                              mitigate=not args.no_mitigate, chunk=args.chunk,
                              block=args.block, inv_batch=args.inv_batch,
-                             num_boot=args.num_boot, seed=args.seed, **kw)
+                             num_boot=args.num_boot, seed=args.seed,
+                             infer_class=args.infer_class, **kw)
     except ValueError as e:
         raise UsageError(str(e)) from None
     G, g = load_network(args.ckpt)
     G = with_precision(G, args)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
-    r = run_experiment(G, g, cfg, out=args.out, encoder=args.encoder, cache_dir=args.cache)
+    names = load_class_names(args.ckpt)
+    if args.infer_class:
+        if not G.cfg.c_dim or args.cls is not None:
+            raise UsageError("--infer-class needs a conditional generator and no --class")
+    else:
+        G, _ = bound_generator(args, G, args.ckpt)   # a conditional G: fixed to --class
+    r = run_experiment(G, g, cfg, out=args.out, encoder=args.encoder, cache_dir=args.cache,
+                       class_names=names)
     from jaxgan.ensemble.report import write_manifest  # noqa: PLC0415
     write_manifest(args.out)                              # explorer.json for `jaxgan explore`
     for cname, c in r["classifiers"].items():

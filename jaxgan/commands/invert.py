@@ -11,6 +11,7 @@ import numpy as np
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
 from jaxgan.errors import WrongKindError
 from jaxgan.outputs import check_outputs, ensure_writable_dir, write_atomic
+from jaxgan.commands.conditional import add_class_arguments, image_classes
 
 
 def _add_data_arguments(p, required: bool) -> None:
@@ -22,8 +23,12 @@ def _add_data_arguments(p, required: bool) -> None:
     p.add_argument("--num", type=int, default=16, help="images taken from --data (default 16)")
 
 
-def load_images(args, G) -> tuple[list[str], np.ndarray]:
-    """-> (names, float32 images [N, R, R, C] in [-1, 1]) from --images or --data."""
+def load_images(args, G, folders: list | None = None) -> tuple[list[str], np.ndarray]:
+    """-> (names, float32 images [N, R, R, C] in [-1, 1]) from --images or --data.
+
+    Names of --images files are their paths below the folder without the extension
+    (``cats/img01``); ``folders`` (a list, when given) receives each file's first
+    sub-folder (None at the top level)."""
     from jaxgan.data import load_digits_dataset, load_image_folder, render_shapes, to_float  # noqa: PLC0415
     from jaxgan.invert.report import SHAPES_HELDOUT_START  # noqa: PLC0415
     r, ch = G.cfg.img_resolution, G.cfg.img_channels
@@ -31,8 +36,10 @@ def load_images(args, G) -> tuple[list[str], np.ndarray]:
         raise UsageError(f"--num must be >= 1, got {args.num}")
     if args.images is not None:
         d = load_image_folder(args.images, r, labels_from_subfolders=False, channels=ch)
-        names = [Path(f).stem for f in d["files"]]
-        return names, to_float(d["image"])
+        rel = [Path(f).relative_to(args.images) for f in d["files"]]
+        if folders is not None:
+            folders += [p.parts[0] if len(p.parts) > 1 else None for p in rel]
+        return [p.with_suffix("").as_posix() for p in rel], to_float(d["image"])
     if args.data == "shapes":
         if ch != 3:
             raise UsageError("--data shapes needs an RGB generator (img_channels=3)")
@@ -81,6 +88,7 @@ def _invert_arguments(p: argparse.ArgumentParser) -> None:
                    "split over the processes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
+    add_class_arguments(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace this command's files already in --out (only those)")
 
@@ -89,7 +97,8 @@ def invert_outputs(names: list[str]) -> list[str]:
     """The files ``jaxgan invert`` writes into ``--out`` for images ``names``."""
     out = ["latents.npz", "sheet.png", "metrics.json", "explorer.json"]
     for i, nm in enumerate(names):
-        stem = f"images/{i:04d}_{nm}"
+        sub, _, base = str(nm).rpartition("/")      # as jaxgan.invert.report.write_manifest
+        stem = f"images/{sub + '/' if sub else ''}{i:04d}_{base}"
         out += [f"{stem}.png", f"{stem}_target.png", f"{stem}_reconstruction.png"]
     return out
 
@@ -102,8 +111,8 @@ def _global_batch_size(batch: int, n: int, n_dev: int) -> int:
 
 def _invert_run(args) -> int:
     import jax  # noqa: PLC0415
-    from tqdm import tqdm  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
+    from jaxgan.progress import progress  # noqa: PLC0415
     from jaxgan.data.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
@@ -123,8 +132,11 @@ def _invert_run(args) -> int:
     out = ensure_writable_dir(args.out, "--out")
     G, g = _load_generator(args.ckpt)
     G = with_precision(G, args)
-    names, x = load_images(args, G)
+    folders: list = []
+    names, x = load_images(args, G, folders)
     check_outputs(out, invert_outputs(names), args.overwrite, "--out")
+    c, classes, class_from = image_classes(args, G, args.ckpt, x, folders if args.images else
+                                           None)
     E = e_vars = None
     if args.encoder:
         E, e_vars = load_network(args.encoder)
@@ -164,19 +176,25 @@ def _invert_run(args) -> int:
         bs = _global_batch_size(args.batch, n, mesh.devices.size)
         rows = process_rows(bs)
     parts = []
-    with tqdm(total=n, unit="img", desc=f"invert ({cfg.space}, {steps} steps)",
-              disable=None if main else True) as bar:
+    with progress(total=n, unit="img", desc=f"invert ({cfg.space}, {steps} steps)",
+                  disable=not main) as bar:
         for s in range(0, n, bs):
+            if s == 0:
+                bar.units_per_run = bs                # an ETA from the in-program steps
+                bar.compiling(f"the {bs}-image batch program")
             xb = x[s:s + bs]
             pad = bs - len(xb)
             xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)]) if pad else xb
+            cb = None if c is None else np.concatenate([c[s:s + bs], np.repeat(c[-1:], pad, 0)])
             idx = np.arange(s, s + bs)
             if E is not None and steps == 0:
                 ws, rec = indomain.encoder_invert(G, g, xb, E, e_vars)
                 part = {"ws": ws, "images": rec}
             else:
-                mine = (xb, idx) if mesh is None else (xb[rows], idx[rows])
-                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh)
+                mine = (xb, idx, cb) if mesh is None else (xb[rows], idx[rows],
+                                                           None if cb is None else cb[rows])
+                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh, c=mine[2],
+                          progress=True)
                 if E is not None:
                     r = indomain.invert_indomain(G, g, mine[0], E, e_vars, cfg, **kw)
                 else:
@@ -190,7 +208,7 @@ def _invert_run(args) -> int:
     res = jax.tree.map(lambda *a: np.concatenate(a), *parts)
     rec = res["images"]
     metrics = reconstruction_metrics(x, rec, lp)
-    arrays = {"names": np.asarray(names)}
+    arrays = {"names": np.asarray(names), **({"c": c} if c is not None else {})}
     for k in ("latent", "ws", "loss", "dist", "curve", "dist_curve"):
         if res.get(k) is not None:
             if k == "latent" and cfg.space == "s":
@@ -205,12 +223,13 @@ def _invert_run(args) -> int:
         arrays["w"] = arrays["ws"]          # `jaxgan generate --w-file` reads 'w'
     write_atomic(out / "latents.npz", lambda p: np.savez(p, **arrays))
     save_sheet(x, rec, out / "sheet.png")
-    per = [{"name": nm, **{k: float(v[i]) for k, v in metrics.items()}}
-           for i, nm in enumerate(names)]
+    per = [{"name": nm, **({"class": classes[i]} if classes else {}),
+            **{k: float(v[i]) for k, v in metrics.items()}} for i, nm in enumerate(names)]
     summary = {k: float(np.mean(v)) for k, v in metrics.items()}
     report = {"ckpt": str(args.ckpt), "encoder": args.encoder, "space": cfg.space,
               "steps": steps if not (E is not None and steps == 0) else 0,
-              "optimizer": cfg.optimizer, "mean": summary, "images": per}
+              "optimizer": cfg.optimizer, "class_from": class_from, "mean": summary,
+              "images": per}
     write_atomic(out / "metrics.json",
                  lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
     from jaxgan.invert.report import write_manifest  # noqa: PLC0415 - explorer.json

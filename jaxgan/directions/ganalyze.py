@@ -39,12 +39,14 @@ def ganalyze_loss(G, assessor: Callable, space: str, layers, alpha_range: float,
                   psi: float = 1.0, class_dependent: bool = False):
     """``(params, consts, key) -> (loss, [1])``; ``consts = {'g': G's variables}``."""
     c_dim = G.cfg.c_dim
+    # random classes for a conditional G, unless it is class-bound (then its own class)
+    sample_c = bool(c_dim) and (class_dependent or not getattr(G, "class_vector", ()))
 
     def loss_fn(params, consts, key):
         g = consts["g"]
         k_z, k_a, k_c = jax.random.split(key, 3)
         c = None
-        if c_dim:
+        if sample_c:
             c = jax.nn.one_hot(jax.random.randint(k_c, (batch,), 0, c_dim), c_dim)
         z = jax.random.normal(k_z, (batch, G.cfg.z_dim))
         from jaxgan import model  # noqa: PLC0415

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan.progress import progress as reporter
+
 
 def run_optax(loss_fn: Callable, params, consts, key, *, steps: int,
               tx: optax.GradientTransformation, chunk: int = 25, progress: bool = True, desc: str = "directions"):
@@ -54,11 +56,11 @@ def run_optax(loss_fn: Callable, params, consts, key, *, steps: int,
             return (p2, s2), per
         return jax.lax.scan(one, (p, s), t0 + jnp.arange(chunk))
 
-    from tqdm import tqdm  # noqa: PLC0415
     state = tx.init(params)
     curve = []
-    with tqdm(total=steps, desc=desc, unit="step", disable=not progress or None) as bar:
+    with reporter(total=steps, desc=desc, unit="step", disable=not progress) as bar:
         done = 0
+        bar.compiling()
         while done < steps:
             (params, state), per = run_chunk(params, state, consts, done)
             per = np.asarray(per)[:steps - done]

@@ -34,8 +34,10 @@ import numpy as np
 from jaxgan import model
 from jaxgan.data import get_task, make_task_dataset, to_float, to_uint8
 from jaxgan.ensemble.combine import alpha_grid, bootstrap_ci, evaluate_method
+from jaxgan.ensemble.conditional import per_class, task_to_generator_classes
 from jaxgan.ensemble.perturb import PerturbSpec, dummy_basis, parse_spec, pca_basis
 from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
+from jaxgan.progress import progress as progress_reporter
 
 #: Default perturbations: the paper's grid (isotropic sigma 0.1-0.3, PCA top-20 beta 1-3,
 #: style-mixing) on coarse / fine / all layers.
@@ -64,6 +66,8 @@ class EnsembleConfig:
       encoder_steps: train an encoder when none is given (0: start at the mean latent).
       pca_samples, top_k: PCA basis of sampled w.
       mitigate: also train the classifier on real + reconstructed train images.
+      infer_class: a conditional generator: invert each image and render its views with
+        the class the weak classifier predicts for it (:mod:`jaxgan.ensemble.conditional`).
       num_boot, level: bootstrap; seed: everything random (data, init, keys, bootstrap).
     """
     task: str = "shapes:shape"
@@ -91,6 +95,7 @@ class EnsembleConfig:
     pca_samples: int = 10000
     top_k: int = 20
     mitigate: bool = True
+    infer_class: bool = False
     num_boot: int = 2000
     level: float = 0.95
     seed: int = 0
@@ -167,7 +172,6 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
     Returns:
       ``(ws [N, num_ws, w_dim] float32 numpy, hit: bool)``.
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
     images_u8 = np.asarray(images_u8)
     if images_u8.dtype != np.uint8 or images_u8.ndim != 4:
         raise ValueError(f"invert_cached: images must be uint8 [N, R, R, C], got "
@@ -181,7 +185,8 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
             return np.load(path)["ws"], True
     key = jax.random.key(0) if key is None else key
     out = []
-    for s in tqdm(range(0, len(images_u8), batch), desc="invert", disable=not progress):
+    for s in progress_reporter(range(0, len(images_u8), batch), desc="invert", unit="batch",
+                               disable=not progress):
         xb = _pad_to(to_float(images_u8[s:s + batch]), batch)             # one compiled shape
         n = min(batch, len(images_u8) - s)
         out.append(np.asarray(invert_batch(G, g, jnp.asarray(xb), inverter, key, s),
@@ -255,7 +260,6 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
     from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer  # noqa
     from jaxgan.nets.classifier import init_classifier  # noqa: PLC0415
     from jaxgan.nets.configs import ClassifierConfig  # noqa: PLC0415
-    from tqdm.auto import tqdm  # noqa: PLC0415
     images_u8, labels = np.asarray(images_u8), np.asarray(labels, np.int32)
     ccfg = ClassifierConfig(img_resolution=images_u8.shape[1], img_channels=images_u8.shape[3],
                             num_classes=num_classes, widths=tuple(cfg.classifier_widths),
@@ -269,7 +273,8 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
     state = init_state(variables["params"], tx)
     rng = np.random.default_rng(cfg.seed)
     root = jax.random.fold_in(jax.random.key(cfg.seed), 1)
-    for i in tqdm(range(opts.steps), desc="classifier", disable=not progress):
+    for i in progress_reporter(range(opts.steps), desc="classifier", unit="step",
+                               disable=not progress):
         idx = rng.choice(len(labels), opts.batch_size, replace=False)
         state, _ = step(state, {"image": images_u8[idx], "label": labels[idx]},
                         jax.random.fold_in(root, i))
@@ -317,7 +322,7 @@ def _load_encoder(G, g, encoder, cfg: EnsembleConfig, cache_dir, g_digest, progr
 
 
 def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, encoder=None,
-                   cache_dir=None, progress: bool = True, lp=None) -> dict:
+                   cache_dir=None, progress: bool = True, lp=None, class_names=()) -> dict:
     """Run the whole ensembling experiment (see the module docstring).
 
     Args:
@@ -328,6 +333,8 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
       cache_dir: latent / encoder cache (default ``out/cache``; None with ``out=None``).
       progress: tqdm bars.
       lp: LPIPS network (needed when ``cfg.inv_lpips > 0``).
+      class_names: the generator's class names (``cfg.infer_class``: matched to the task's;
+        empty: by index).
 
     Returns:
       the results dict written to ``results.json`` (plus ``cache_hits``).
@@ -339,6 +346,13 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     if G.cfg.img_channels != 3:
         raise ValueError("run_experiment: shapes scenes are RGB; the generator must be too")
     task = get_task(cfg.task.partition(":")[2])
+    if model.needs_class(G) != cfg.infer_class:
+        raise ValueError("run_experiment: a conditional generator needs a class: bind one "
+                         "(jaxgan.model.bind_class) or set infer_class=True" if
+                         model.needs_class(G) else "run_experiment: infer_class=True needs a "
+                         "conditional generator without a bound class")
+    lookup = (task_to_generator_classes(task.class_names, class_names, G.cfg.c_dim)
+              if cfg.infer_class else None)
     if out is not None and cache_dir is None:
         cache_dir = Path(out) / "cache"
     if cfg.inv_lpips and lp is None:
@@ -358,7 +372,7 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
 
     # 3. inversion (cached) ------------------------------------------------------------------
     t = time.perf_counter()
-    g_digest = tree_digest(g)
+    g_digest = tree_digest((g, getattr(G, "class_vector", ())))   # + a bound class
     E, e_vars, enc_src = _load_encoder(G, g, encoder, cfg, cache_dir, g_digest, progress)
     e_digest = None if E is None else tree_digest(e_vars)
     inverter = Inverter(cfg=inversion_config(cfg, E is not None), E=E, e_vars=e_vars, lp=lp)
@@ -368,9 +382,25 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     splits = {"val": va, "test": te, **({"train": tr} if cfg.mitigate else {})}
     biggest = max(len(d["image"]) for d in splits.values())
     inv_batch, block = min(cfg.inv_batch, biggest), min(cfg.block, biggest)   # fixed shapes
+    pred = None                       # infer_class: each image's predicted generator class
+    if cfg.infer_class:
+        probs1 = make_image_probs((clf[0],), block)
+        pred = {k: lookup[np.argmax(probs1((clf[1],), d["image"])[0], -1)]
+                for k, d in splits.items()}
     for name, d in splits.items():
-        ws[name], hits[name] = invert_cached(G, g, d["image"], inverter, cache_dir, g_digest,
-                                             e_digest, inv_batch, inv_key, progress)
+        if pred is None:
+            ws[name], hits[name] = invert_cached(G, g, d["image"], inverter, cache_dir,
+                                                 g_digest, e_digest, inv_batch, inv_key, progress)
+            continue
+        got = []
+
+        def inv(Gk, idx, d=d, got=got):
+            w, hit = invert_cached(Gk, g, d["image"][idx], inverter, cache_dir,
+                                   tree_digest((g, Gk.class_vector)), e_digest, inv_batch,
+                                   inv_key, progress)
+            got.append(hit)
+            return w
+        ws[name], hits[name] = per_class(G, pred[name], inv), all(got)
     times["inversion_s"] = time.perf_counter() - t
     render = jax.jit(lambda g, w: model.synthesize(G, g, w))
     recon = {k: np.asarray(to_uint8(blocked(lambda w, _: (render(g, w),), w, np.arange(len(w)),
@@ -404,11 +434,10 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     view_key = jax.random.fold_in(jax.random.key(cfg.seed), 4)
     fns = {}
     max_shift = max([s.shift for s in specs if isinstance(s, JitterSpec)] + [0])
-    from tqdm.auto import tqdm  # noqa: PLC0415
     # the reconstruction G(w*) (uint8, as saved) is the K = 1 "view"
     p_views = {"reconstruction": {s: dict(zip(names, image_probs(cvars, recon[s])))
                                   for s in ("val", "test")}}
-    for spec in tqdm(specs, desc="views", disable=not progress):
+    for spec in progress_reporter(specs, desc="views", unit="view set", disable=not progress):
         src_kind = "jitter" if isinstance(spec, JitterSpec) else "gan"
         if src_kind not in fns:
             fns[src_kind] = make_view_probs(G, mods, src_kind, cfg.num_views, cfg.chunk,
@@ -419,9 +448,18 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
             src = to_float(d["image"]) if src_kind == "jitter" else ws[split]
             off = 0 if split == "val" else cfg.num_val
             fn = fns[src_kind]
-            probs = blocked(lambda x, i, p: fn(g, cvars, x, view_key, i, p, basis), src,
-                            np.arange(len(src)) + off, block,
-                            params_for(spec, G.cfg.num_ws))
+            params = params_for(spec, G.cfg.num_ws)
+            if pred is not None and src_kind == "gan":        # each image with its class
+                def by_class(Gk, idx, src=src, off=off, params=params):
+                    if Gk not in fns:
+                        fns[Gk] = make_view_probs(Gk, mods, "gan", cfg.num_views, cfg.chunk,
+                                                  max_shift)
+                    return blocked(lambda x, i, p: fns[Gk](g, cvars, x, view_key, i, p, basis),
+                                   src[idx], idx + off, block, params)
+                probs = per_class(G, pred[split], by_class)
+            else:
+                probs = blocked(lambda x, i, p: fn(g, cvars, x, view_key, i, p, basis), src,
+                                np.arange(len(src)) + off, block, params)
             p_views[name][split] = dict(zip(names, probs))
     times["views_s"] = time.perf_counter() - t
 
@@ -453,5 +491,5 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
         report.write_results(results, out)
         report.save_alpha_plots(results, out)
         report.save_view_grids(G, g, te, ws["test"], recon["test"], specs, basis, view_key,
-                               cfg, out / "views")
+                               cfg, out / "views", classes=None if pred is None else pred["test"])
     return results

@@ -154,7 +154,8 @@ def pca_basis(G, g, key, num_samples: int = 10000, top_k: int = 20) -> PCABasis:
         raise ValueError(f"pca_basis: need 1 <= top_k <= w_dim ({w_dim}) and num_samples > "
                          f"top_k, got top_k={top_k}, num_samples={num_samples}")
     z = jax.random.normal(key, (num_samples, G.cfg.z_dim))
-    w = jax.jit(lambda g, z: model.mapping(G, g, z)[:, 0])(g, z)          # [S, w_dim]
+    c = model.sample_classes(G, jax.random.fold_in(key, 1), num_samples)  # conditional G
+    w = jax.jit(lambda g, z, c: model.mapping(G, g, z, c)[:, 0])(g, z, c)  # [S, w_dim]
     return pca_of(w, top_k)
 
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.data import to_float
+from jaxgan.ensemble.conditional import per_class
 
 
 def _pct(x) -> str:
@@ -102,9 +103,10 @@ def save_alpha_plots(results: dict, out) -> list[Path]:
 
 
 def save_view_grids(G, g, data, ws, recon_u8, specs, basis, key, cfg, out, num_images: int = 6,
-                    num_views: int = 8) -> list[Path]:
+                    num_views: int = 8, classes=None) -> list[Path]:
     """``out/<method>.png``: one row per test image: image, reconstruction, ``num_views`` views
-    (the same keys as the experiment's first views)."""
+    (the same keys as the experiment's first views); ``classes`` ``[N]``: a conditional G's
+    class of each image (GAN views rendered with it)."""
     from jaxgan.ensemble.views import JitterSpec, make_views, params_for  # noqa: PLC0415
     from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
     out = Path(out)
@@ -119,8 +121,14 @@ def save_view_grids(G, g, data, ws, recon_u8, specs, basis, key, cfg, out, num_i
         if kind not in fns:
             fns[kind] = make_views(G, kind, cfg.num_views, min(cfg.chunk, n), max_shift)
         src = jnp.asarray(x if kind == "jitter" else ws[:n])
-        v = np.asarray(fns[kind](g, src, key, idx, params_for(spec, G.cfg.num_ws),
-                                 basis))[:, :num_views]                       # [n, V, R, R, C]
+        params = params_for(spec, G.cfg.num_ws)
+        if classes is not None and kind == "gan":
+            v = per_class(G, np.asarray(classes)[:n], lambda Gk, i: np.asarray(make_views(
+                Gk, kind, cfg.num_views, min(cfg.chunk, len(i)), max_shift)(
+                g, src[i], key, idx[i], params, basis))[:, :num_views])
+        else:
+            v = np.asarray(fns[kind](g, src, key, idx, params, basis))[:, :num_views]
+        # v: [n, V, R, R, C]
         rows = np.concatenate([x[:, None], to_float(recon_u8[:n])[:, None], v], 1)
         paths.append(save_image_grid(rows.reshape(-1, *rows.shape[2:]), out / f"{spec.name}.png",
                                      ncols=rows.shape[1]))

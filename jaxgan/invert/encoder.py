@@ -23,6 +23,7 @@ import optax
 from jaxgan import model
 from jaxgan.invert.losses import DistanceWeights, image_distance
 from jaxgan.nets.configs import EncoderConfig
+from jaxgan.progress import progress as reporter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,7 @@ def encode_ws(E, e_vars, g, images):
     return model.encode(E, e_vars, images, g["buffers"]["mapping"]["w_avg"])
 
 
-def encoder_loss(e_params, E, G, g, z, real, cfg: EncoderTrainConfig, lp=None):
+def encoder_loss(e_params, E, G, g, z, real, cfg: EncoderTrainConfig, lp=None, c=None):
     """The training objective for one batch.
 
     Args:
@@ -79,13 +80,14 @@ def encoder_loss(e_params, E, G, g, z, real, cfg: EncoderTrainConfig, lp=None):
       real: ``[B, R, R, C]`` real images in [-1, 1], or None.
       cfg: the :class:`EncoderTrainConfig`.
       lp: LPIPS network (needed when ``cfg.lpips > 0``).
+      c: ``[B, c_dim]`` conditions of the generated batch (conditional generators).
 
     Returns:
       ``(loss, metrics dict)``.
     """
     dist = DistanceWeights(lpips=cfg.lpips, l2=cfg.l2, lpips_resolution=cfg.lpips_resolution)
     ev = {"params": e_params}
-    w = model.mapping(G, g, z, truncation_psi=cfg.truncation_psi)          # [B, num_ws, w_dim]
+    w = model.mapping(G, g, z, c, truncation_psi=cfg.truncation_psi)          # [B, num_ws, w_dim]
     x = jax.lax.stop_gradient(model.synthesize(G, g, w))                     # [B, R, R, C]
     w_hat = encode_ws(E, ev, g, x)
     lat = jnp.mean(jnp.square(w_hat - w))
@@ -109,8 +111,10 @@ def make_train_step(E, G, cfg: EncoderTrainConfig):
     @jax.jit
     def step(e_params, opt_state, g, real, key, lp):
         z = jax.random.normal(key, (cfg.batch_size, G.cfg.z_dim))
+        # a conditional G: uniform classes (a class-bound G maps with its own class)
+        c = model.sample_classes(G, jax.random.fold_in(key, 1), cfg.batch_size)
         grads, metrics = jax.grad(encoder_loss, has_aux=True)(e_params, E, G, g, z, real,
-                                                              cfg, lp)
+                                                              cfg, lp, c)
         upd, opt_state = opt.update(grads, opt_state, e_params)
         return optax.apply_updates(e_params, upd), opt_state, metrics
 
@@ -134,7 +138,6 @@ def train_encoder(G, g, real_images=None, cfg: EncoderTrainConfig = EncoderTrain
     Returns:
       ``(E, e_vars, history)``; history is a list of per-step metric dicts (floats).
     """
-    from tqdm import tqdm  # noqa: PLC0415
     if cfg.lpips and lp is None:
         raise ValueError("train_encoder: cfg.lpips > 0 needs lp= (jaxgan.nets.lpips.load_lpips)")
     key = jax.random.key(0) if key is None else key
@@ -157,7 +160,9 @@ def train_encoder(G, g, real_images=None, cfg: EncoderTrainConfig = EncoderTrain
     params = e_vars["params"]
     opt_state = opt.init(params)
     history = []
-    for i in tqdm(range(cfg.steps), desc="train-encoder", disable=not progress or None):
+    bar = reporter(range(cfg.steps), desc="train-encoder", unit="step", disable=not progress)
+    bar.compiling()
+    for i in bar:
         k = jax.random.fold_in(key, i + 1)
         kz, kr = jax.random.split(k)
         batch = None

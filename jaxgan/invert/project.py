@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -37,8 +36,9 @@ from jaxgan import model
 from jaxgan.data.sharding import global_rows, process_rows, replicate
 from jaxgan.invert.losses import (DistanceWeights, image_distance, noise_regularizer,
                                   normalize_noise)
+from jaxgan.invert.stats import SPACES, class_means, latent_stats  # noqa: F401  (re-exported)
+from jaxgan.progress import report_step
 
-SPACES = ("z", "w", "wplus", "s")
 #: Mesh axis the batch is sharded over (``make_projector(mesh=...)``).
 DATA_AXIS = "data"
 OPTIMIZERS = ("adam", "lbfgs")
@@ -153,49 +153,6 @@ def latent_noise_scale(step, cfg: ProjectConfig):
 
 # ----------------------------------------------------------------------------- spaces
 
-def latent_stats(G, g, space: str, num_samples: int = 10000, key=None):
-    """Start point and scale of a latent space from mapped samples (the projector's).
-
-    Args:
-      G, g: the generator.
-      space: one of :data:`SPACES`.
-      num_samples: number of z samples.
-      key: PRNG key (default ``key(123)``, the projector's seed number).
-
-    Returns:
-      ``(mean, std)``: the mean latent for one image (``[w_dim]``, ``[num_ws, w_dim]`` or a
-      StyleSpace pytree of ``[C]``; zeros ``[z_dim]`` for 'z') and the square root of the
-      summed per-coordinate variance (a scalar; one per leaf for 's').
-    """
-    if space not in SPACES:
-        raise ValueError(f"latent_stats: space must be one of {SPACES}, got {space!r}")
-    cfg = G.cfg
-    if space == "z":
-        return jnp.zeros(cfg.z_dim, jnp.float32), jnp.float32(math.sqrt(cfg.z_dim))
-    if cfg.c_dim:
-        raise ValueError("inversion of conditional generators is not supported (c_dim > 0)")
-    key = jax.random.key(123) if key is None else key
-
-    @jax.jit
-    def stats(g, key):
-        z = jax.random.normal(key, (num_samples, cfg.z_dim))
-        w = model.mapping(G, g, z)[:, 0]                                   # [S, w_dim]
-        if space == "s":
-            st = model.styles(G, g, jnp.broadcast_to(w[:, None], (num_samples, cfg.num_ws,
-                                                                  cfg.w_dim)))
-            mean = jax.tree.map(lambda s: jnp.mean(s, 0), st)
-            std = jax.tree.map(lambda s, m: jnp.sqrt(jnp.sum(jnp.square(s - m)) / num_samples),
-                               st, mean)
-            return mean, std
-        mean = jnp.mean(w, 0)
-        std = jnp.sqrt(jnp.sum(jnp.square(w - mean)) / num_samples)
-        if space == "wplus":
-            mean = jnp.broadcast_to(mean, (cfg.num_ws, cfg.w_dim))
-        return mean, std
-
-    return stats(g, key)
-
-
 def latent_from_ws(G, g, space: str, ws):
     """Express W+ codes ``[N, num_ws, w_dim]`` in ``space`` (an init for :func:`project`).
 
@@ -216,11 +173,12 @@ def latent_from_ws(G, g, space: str, ws):
     raise ValueError(f"latent_from_ws: cannot express ws in space {space!r}")
 
 
-def latent_to_ws(G, g, space: str, latent):
-    """One image's latent -> ws ``[num_ws, w_dim]`` (None for 's')."""
+def latent_to_ws(G, g, space: str, latent, c=None):
+    """One image's latent (and, for 'z' with a conditional G, its condition ``c``
+    ``[c_dim]``) -> ws ``[num_ws, w_dim]`` (None for 's')."""
     cfg = G.cfg
     if space == "z":
-        return model.mapping(G, g, latent[None])[0]
+        return model.mapping(G, g, latent[None], None if c is None else c[None])[0]
     if space == "w":
         return jnp.broadcast_to(latent, (cfg.num_ws, cfg.w_dim))
     if space == "wplus":
@@ -235,12 +193,12 @@ def noise_template(g):
             for b, layers in syn.items()}
 
 
-def render_one(G, g, space, latent, noise):
-    """One image's latent + noise maps -> image ``[1, R, R, C]``."""
+def render_one(G, g, space, latent, noise, c=None):
+    """One image's latent + noise maps (+ condition ``[c_dim]`` for 'z') -> ``[1, R, R, C]``."""
     nz = jax.tree.map(lambda n: n[None], noise)
     if space == "s":
         return model.synthesize(G, g, styles=jax.tree.map(lambda s: s[None], latent), noise=nz)
-    return model.synthesize(G, g, latent_to_ws(G, g, space, latent)[None], noise=nz)
+    return model.synthesize(G, g, latent_to_ws(G, g, space, latent, c)[None], noise=nz)
 
 
 def _check_shape(name, tree, want):
@@ -255,7 +213,8 @@ def _check_shape(name, tree, want):
 # ----------------------------------------------------------------------------- projector
 
 @functools.lru_cache(maxsize=32)
-def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None):
+def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None,
+                   progress: bool = False):
     """The jitted batched projector for one (G, config, degradation, encoder[, mesh]).
 
     Args:
@@ -263,6 +222,8 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
       mesh: optional mesh with a ``'data'`` axis (:func:`jaxgan.data.sharding.make_data_mesh`;
         it may span processes): the batch axis of every input and output is sharded over
         it, everything else replicated.
+      progress: report the optimisation step to the open progress reporter
+        (:func:`jaxgan.progress.report_step`) about 50 times per run.
 
     Returns:
       ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars) -> ProjectionResult``
@@ -273,8 +234,16 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
       Cached: reuse the same ``degrade`` object to avoid recompiling.
     """
     space = cfg.space
+    every = max(1, cfg.num_steps // 50)
 
-    def objective(params, fixed_noise, target, weight, key, scale, aux):
+    def tick(i):
+        """The step count to the host's progress reporter, every ``every`` steps."""
+        if progress:
+            jax.lax.cond((i + 1) % every == 0,
+                         lambda: jax.debug.callback(report_step, i + 1, cfg.num_steps),
+                         lambda: None)
+
+    def objective(params, fixed_noise, target, weight, key, scale, c, aux):
         g, std, lp, e_vars = aux
         latent = params["latent"]
         noise = params["noise"] if cfg.optimize_noise else fixed_noise
@@ -287,7 +256,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
                 for l, k, s in zip(leaves, ks, stds)])
         else:
             noisy = latent
-        img = render_one(G, g, space, noisy, noise)                      # [1, R, R, C]
+        img = render_one(G, g, space, noisy, noise, c)                   # [1, R, R, C]
         obs = degrade(img) if degrade is not None else img
         dist = image_distance(obs, target[None], cfg.distance, lp,
                               None if weight is None else weight[None])[0]
@@ -298,13 +267,13 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
             total = total + cfg.regularize_noise_weight * reg
         dom = jnp.float32(0)
         if cfg.domain_weight:
-            ws = latent_to_ws(G, g, space, noisy)                         # [num_ws, w_dim]
+            ws = latent_to_ws(G, g, space, noisy, c)                      # [num_ws, w_dim]
             rec = model.encode(E, e_vars, img, g["buffers"]["mapping"]["w_avg"])[0]
             dom = jnp.mean(jnp.square(ws - rec))
             total = total + cfg.domain_weight * dom
         return total, (dist, img)
 
-    def one(target, weight, key, init, aux):
+    def one(target, weight, key, init, c, aux):
         g = aux[0]
         k_noise, k_steps = jax.random.split(key)
         template = noise_template(g)
@@ -318,7 +287,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
         params = {"latent": init, "noise": noise if cfg.optimize_noise else {}}
 
         def f(p, k, scale):
-            return objective(p, noise, target, weight, k, scale, aux)
+            return objective(p, noise, target, weight, k, scale, c, aux)
 
         if cfg.optimizer == "adam":
             opt = optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
@@ -332,6 +301,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
                 p = jax.tree.map(lambda a, u: a - lr * u, p, upd)
                 if cfg.optimize_noise:
                     p = {**p, "noise": normalize_noise(p["noise"])}
+                tick(i)
                 return (p, s), (loss, dist)
         else:
             opt = optax.lbfgs()
@@ -343,37 +313,39 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
                 loss, grads = vg(p, state=s)
                 upd, s = opt.update(grads, s, p, value=loss, grad=grads, value_fn=value_fn)
                 p = optax.apply_updates(p, upd)
+                tick(i)
                 return (p, s), (loss, f(p, k_steps, 0.0)[1][0])
 
         (params, _), (curve, dist_curve) = jax.lax.scan(
             step, (params, opt.init(params)), jnp.arange(cfg.num_steps))
         loss, (dist, img) = f(params, k_steps, 0.0)
         final_noise = params["noise"] if cfg.optimize_noise else noise
-        ws = latent_to_ws(G, g, space, params["latent"])
+        ws = latent_to_ws(G, g, space, params["latent"], c)
         return ProjectionResult(params["latent"], ws, final_noise, img[0], loss, dist, curve,
                                 dist_curve)
 
-    def run(g, targets, keys, init, pixel_weight, stats, lp, e_vars):
+    def run(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c=None):
         aux = (g, stats[1], lp, e_vars)
         w_axis = None if pixel_weight is None else 0
-        return jax.vmap(one, in_axes=(0, w_axis, 0, 0, None))(targets, pixel_weight, keys,
-                                                                init, aux)
+        c_axis = None if c is None else 0
+        return jax.vmap(one, in_axes=(0, w_axis, 0, 0, c_axis, None))(targets, pixel_weight,
+                                                                        keys, init, c, aux)
 
     if mesh is None:
         return jax.jit(run)
     data, repl = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
 
-    def run_sharded(g, targets, key_data, init, pixel_weight, stats, lp, e_vars):
+    def run_sharded(g, targets, key_data, init, pixel_weight, stats, lp, e_vars, c):
         keys = jax.random.wrap_key_data(key_data)
-        return run(g, targets, keys, init, pixel_weight, stats, lp, e_vars)
+        return run(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c)
 
-    return jax.jit(run_sharded, in_shardings=(repl, data, data, data, data, repl, repl, repl),
-                   out_shardings=data)
+    return jax.jit(run_sharded, in_shardings=(repl, data, data, data, data, repl, repl, repl,
+                                              data), out_shardings=data)
 
 
 def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, indices=None,
             init=None, pixel_weight=None, degrade=None, lp=None, encoder=None,
-            stats=None, mesh=None) -> ProjectionResult:
+            stats=None, mesh=None, c=None, progress: bool = False) -> ProjectionResult:
     """Invert a batch of images through G (one jitted program; see the module docstring).
 
     Args:
@@ -402,6 +374,12 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         arrays sharded over the axis (:func:`jaxgan.data.sharding.to_host` gathers them).
         Every process must call this together. Row i gets what a single-process
         ``project`` of the whole batch gives it (up to float reassociation).
+      c: ``[N, c_dim]`` conditions, one per image, required for a conditional generator
+        (unless class-bound, :func:`jaxgan.model.bind_class`). Only the mapping depends on
+        it, so it enters through the default start latent (each image's class mean, see
+        :func:`class_means`) and, in 'z', the mapping of the optimised z; W/W+/S results
+        are otherwise those of the unconditional code path with that start.
+      progress: report the steps to the open :func:`jaxgan.progress.progress` reporter.
 
     Returns:
       :class:`ProjectionResult`.
@@ -430,12 +408,15 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
     if indices.shape != (n,):
         raise ValueError(f"project: indices must have shape [{n}], got {indices.shape}")
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(indices)
+    c = _check_c(G, c, n)
     if stats is None:
         stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
     if init is None:
         if cfg.space == "z":
             init = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1),
                                                         (G.cfg.z_dim,)))(keys)
+        elif c is not None:
+            init = class_means(G, g, cfg.space, c, cfg.w_avg_samples)
         else:
             init = jax.tree.map(lambda m: jnp.broadcast_to(m, (n, *m.shape)), stats[0])
     else:
@@ -446,26 +427,41 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
             raise ValueError(f"project: pixel_weight must be {targets.shape[:3]}, got "
                              f"{pixel_weight.shape}")
     if mesh is None:
-        fn = make_projector(G, cfg, degrade, E)
-        return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars)
+        fn = make_projector(G, cfg, degrade, E, progress=progress)
+        return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c)
     return _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp,
-                            (E, e_vars), stats, mesh)
+                            (E, e_vars), stats, mesh, c, progress)
+
+
+def _check_c(G, c, n: int):
+    """``c`` as float32 ``[n, c_dim]`` (None for unconditional / class-bound generators)."""
+    if c is None:
+        if model.needs_class(G):
+            raise ValueError(f"project: the generator is conditional (c_dim={G.cfg.c_dim}): "
+                             f"pass c=[N, c_dim] (or bind a class: jaxgan.model.bind_class)")
+        return None
+    if not G.cfg.c_dim:
+        raise ValueError("project: c given, but the generator is unconditional (c_dim=0)")
+    c = jnp.asarray(c, jnp.float32)
+    if c.shape != (n, G.cfg.c_dim):
+        raise ValueError(f"project: c must be [{n}, {G.cfg.c_dim}], got {c.shape}")
+    return c
 
 
 def _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp, encoder,
-                     stats, mesh) -> ProjectionResult:
+                     stats, mesh, c=None, progress: bool = False) -> ProjectionResult:
     """:func:`project` on ``mesh``: process-local rows -> global sharded arrays -> the
     sharded projector (all arguments already checked)."""
     if jax.random.key_impl(keys) != jax.random.key_impl(jax.random.key(0)):
         raise ValueError("project: with mesh=, key must use the default PRNG implementation")
     local = {"targets": targets, "keys": jax.random.key_data(keys), "init": init,
-             "pixel_weight": pixel_weight}
+             "pixel_weight": pixel_weight, "c": c}
     try:
         glob = global_rows(local, mesh, DATA_AXIS)                          # [N_global, ...]
     except ValueError as e:
         raise ValueError(f"project: the batch cannot be sharded: {e}") from None
     E, e_vars = encoder
-    fn = make_projector(G, cfg, degrade, E, mesh)
+    fn = make_projector(G, cfg, degrade, E, mesh, progress)
     rep = replicate((g, stats, lp, e_vars), mesh)
     return fn(rep[0], glob["targets"], glob["keys"], glob["init"], glob["pixel_weight"],
-              rep[1], rep[2], rep[3])
+              rep[1], rep[2], rep[3], glob["c"])

@@ -62,7 +62,8 @@ def write_manifest(out_dir, x, rec, names, metrics: dict, curves=None,
     Args:
       out_dir: the inversion's output folder (``sheet.png`` there is shown when present).
       x, rec: ``[N, H, W, C]`` targets and reconstructions in [-1, 1].
-      names: ``N`` image names (file stems).
+      names: ``N`` image names (paths below the input folder without the extension; a
+        sub-folder ``cats/img01`` is kept: ``images/cats/0000_img01.png``).
       metrics: ``{name: [N]}`` from :func:`reconstruction_metrics`.
       curves: optional ``[N, steps]`` objective per optimisation step.
       title: the result's title.
@@ -82,7 +83,9 @@ def write_manifest(out_dir, x, rec, names, metrics: dict, curves=None,
     curves = None if curves is None else np.asarray(curves, np.float64)
     items, rows = [], []
     for i, nm in enumerate(names):
-        stem = f"images/{i:04d}_{nm}"
+        sub, _, base = str(nm).rpartition("/")       # 'cats/img01': images/cats/0000_img01
+        stem = f"images/{sub + '/' if sub else ''}{i:04d}_{base}"
+        (out / stem).parent.mkdir(parents=True, exist_ok=True)
         save_image_grid(np.stack([x[i], rec[i], diff[i]]), out / f"{stem}.png", ncols=3)
         save_image(x[i], out / f"{stem}_target.png")
         save_image(rec[i], out / f"{stem}_reconstruction.png")

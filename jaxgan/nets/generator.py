@@ -87,3 +87,22 @@ class Generator(nn.Module):
         ws = with_style_cond(self.cfg, self.mapping(z, c, truncation_psi, truncation_cutoff),
                              style_cond)
         return self.synthesis(self.styles(ws), **synthesis_kw)
+
+
+class ClassBoundGenerator(Generator):
+    """A conditional generator with a fixed condition: ``mapping(z)`` without ``c`` uses
+    ``class_vector`` (an explicit ``c`` still wins). Same variables as :class:`Generator`;
+    every tool written for unconditional generators (directions, ensembling, encoder
+    training) runs on it unchanged. Build it with :func:`jaxgan.model.bind_class`.
+
+    Attributes:
+      class_vector: the condition ``[c_dim]`` as a tuple of floats (hashable; usually
+        one-hot).
+    """
+    class_vector: tuple = ()
+
+    def mapping(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):
+        if c is None and self.class_vector:
+            c = jnp.broadcast_to(jnp.asarray(self.class_vector, jnp.float32),
+                                 (z.shape[0], len(self.class_vector)))
+        return super().mapping(z, c, truncation_psi, truncation_cutoff, update_w_avg)

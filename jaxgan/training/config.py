@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import logging
 from pathlib import Path
 
 import ml_collections
@@ -32,7 +33,52 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> ml_col
                 f"no preset {name_or_path!r}; available: {', '.join(available_presets())}") from e
     cfg = module.get_config()
     cfg = apply_overrides(cfg, overrides or [])
+    given = {o.split("=", 1)[0].strip() for o in overrides or [] if "=" in o}
+    cfg = resolve_data_source(cfg, given)
     cfg.lock()
+    return cfg
+
+
+#: data fields read by one source only: a value set for another source is never ignored.
+_SOURCE_FIELDS = {"path": "folder", "tfds_name": "tfds"}
+
+
+def resolve_data_source(cfg: ml_collections.ConfigDict, given: set[str] = frozenset()):
+    """Make ``data.source`` agree with the data fields that were set.
+
+    ``data.path`` is read by the 'folder' source only and ``data.tfds_name`` by 'tfds' only.
+    When one is set and the preset's source is another, the source follows it (logged as a
+    warning); when ``data.source`` was itself given (``given`` holds the override keys) and
+    disagrees, that is an error: a user's data is never silently replaced by built-in data.
+
+    Args:
+      cfg: the (unlocked) config.
+      given: the dotted keys set by overrides.
+
+    Returns:
+      ``cfg`` (modified in place).
+
+    Raises:
+      ValueError: a source-specific field set together with a different ``data.source``,
+        or fields of two sources at once.
+    """
+    d = cfg.get("data")
+    if d is None:
+        return cfg
+    wanted = {src: f for f, src in _SOURCE_FIELDS.items() if d.get(f)}
+    if len(wanted) > 1:
+        raise ValueError("data.path (folder) and data.tfds_name (tfds) are both set; set one")
+    for src, field in wanted.items():
+        if d.source == src:
+            continue
+        if "data.source" in given:
+            raise ValueError(f"data.{field}={d[field]!r} is read only by data.source={src}, but "
+                             f"data.source={d.source}: pass data.source={src} (or drop "
+                             f"data.{field})")
+        logging.getLogger("jaxgan").warning(
+            "data.%s is set: using data.source=%s (the preset's data.source=%s is not used)",
+            field, src, d.source)
+        d.source = src
     return cfg
 
 

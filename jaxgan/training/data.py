@@ -52,8 +52,12 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0, check=None):
         if check is not None:
             ident = f"tfds|{d.tfds_name}|{d.split}|{len(src)}".encode()
             check({"source": "tfds", "size": len(src), "sha256": hashlib.sha256(ident).hexdigest()})
+        names = list(getattr(src.info.features["label"], "names", None) or []) if n_cls else []
+        if d.get("cond", False) and not n_cls:
+            raise ValueError(f"data.cond=True needs labelled data, but tfds dataset "
+                             f"{d.tfds_name} has no 'label' feature")
         return src, dict(resolution=res, channels=img.shape[-1], num_classes=n_cls,
-                         class_names=[], size=len(src))
+                         class_names=names if len(names) == n_cls else [], size=len(src))
     class_names: list[str] = []
     if d.source == "shapes":
         from jaxgan.data import make_task_dataset, render_shapes  # noqa: PLC0415
@@ -86,6 +90,11 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0, check=None):
         name = _name("folder", Path(d.path).name, res)
     else:
         raise ValueError(f"data.source must be 'shapes', 'digits', 'folder' or 'tfds', got {d.source!r}")
+    if d.get("cond", False) and not n_cls:
+        where = f"data.path {d.path!r} has no class sub-folders" if d.source == "folder" else \
+            f"data.source={d.source} has no labels"
+        raise ValueError(f"data.cond=True needs labelled data, but {where} (pass data.cond=False "
+                         f"for an unconditional generator)")
     keep = {"image": arrays["image"]}
     if "label" in arrays:
         keep["label"] = np.asarray(arrays["label"], np.int64)

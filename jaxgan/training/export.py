@@ -45,7 +45,7 @@ def export_snapshot(run_dir, out_dir=None, step: int | None = None) -> dict:
       FileNotFoundError: no run / no checkpoints / no checkpoint at ``step``.
     """
     from jaxgan.training.data import build_source  # noqa: PLC0415
-    from jaxgan.training.loop import _export, build_run  # noqa: PLC0415
+    from jaxgan.training.loop import _export, build_run, export_class_names  # noqa: PLC0415
 
     run = Path(run_dir)
     cfg = load_run_config(run)
@@ -69,6 +69,6 @@ def export_snapshot(run_dir, out_dir=None, step: int | None = None) -> dict:
     finally:
         ckpt.close()
     out = Path(out_dir) if out_dir is not None else run / "snapshots" / f"{step:08d}"
-    _export(out, defs, state)
+    _export(out, defs, state, class_names=export_class_names(defs, info))
     return {"step": step, "kimg": float(meta.get("kimg", step * cfg.batch_size / 1000)),
             "out_dir": str(out)}

@@ -22,10 +22,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from jaxgan import model
 from jaxgan.checkpoint import save_network
+from jaxgan.progress import progress as progress_reporter
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
 from jaxgan.data.sharding import to_host
 from jaxgan.training import sharding as shd
@@ -222,11 +222,17 @@ def _train(cfg, out: Path, ckpt: TrainCheckpointer, stop_after_steps, progress,
         except ImportError:  # pragma: no cover - optional
             writer = None
 
-    bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="img",
-               disable=not (progress and _is_main()), dynamic_ncols=True)
+    bar = progress_reporter(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size,
+                            unit="img", desc="train", disable=not (progress and _is_main()),
+                            dynamic_ncols=True,   # the rate starts once every phase compiled:
+                            warmup=(max(cfg.optim.g_reg_interval or 1,
+                                        cfg.optim.d_reg_interval or 1) + 1) * cfg.batch_size)
     pending: list[dict] = []
     t_tick, n_tick, history = time.time(), 0, []
+    first = step
     while step < total_steps:
+        if step == first:
+            bar.compiling("the training step")
         batch = next(batches)
         state, metrics = train_step(fns, defs, state, batch, key, step)
         pending.append(metrics)
@@ -271,14 +277,43 @@ def _train(cfg, out: Path, ckpt: TrainCheckpointer, stop_after_steps, progress,
             break
     bar.close()
     if step >= total_steps:
-        _export(out / "network", defs, state)   # every process gathers, process 0 writes
+        _export(out / "network", defs, state,    # every process gathers, process 0 writes
+                class_names=export_class_names(defs, info))
     if writer is not None:
         writer.close()
     return {"step": step, "history": history, "out_dir": str(out)}
 
 
-def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
-    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting).
+def last_checkpoint(out_dir) -> tuple[int, Path] | None:
+    """``(step, directory)`` of the newest complete checkpoint of run ``out_dir``, or None
+    (reads the directory names only: safe after an interruption)."""
+    root = Path(out_dir) / "checkpoints"
+    steps = [int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()] \
+        if root.is_dir() else []
+    return (max(steps), root / str(max(steps))) if steps else None
+
+
+def interrupted_message(out_dir) -> str:
+    """The one line printed when training is interrupted (Ctrl-C): the checkpoint a rerun
+    of the same command resumes from."""
+    last = last_checkpoint(out_dir)
+    if last is None:
+        return (f"interrupted before the first checkpoint: nothing saved in {out_dir} "
+                f"(checkpoints every run.snapshot_ticks ticks)")
+    step, path = last
+    return (f"interrupted; last checkpoint: step {step} in {path} (rerun the same command to "
+            f"resume from it)")
+
+
+def export_class_names(defs: TrainDefs, info: dict) -> list[str]:
+    """The dataset's class names when the run is conditional (one per class), else []."""
+    names = list(info.get("class_names") or [])
+    return names if defs.G.cfg.c_dim and len(names) == defs.G.cfg.c_dim else []
+
+
+def _export(path: Path, defs: TrainDefs, state: TrainState, class_names=()) -> None:
+    """Final G_ema / G / D as standalone jaxgan checkpoints (overwriting), with the
+    dataset's ``class_names`` for a conditional run (``classes.json``).
 
     Called by every process (arrays may be sharded across processes); process 0 writes.
     """
@@ -289,9 +324,9 @@ def _export(path: Path, defs: TrainDefs, state: TrainState) -> None:
     if defs.domain is not None:            # domain runs: the adapted (baked) generators
         g_ema = ema_generator(defs, state)
         g = {**g, "params": defs.domain.effective(g["params"], state.dom)}
-    save_network(path / "G_ema", defs.G, g_ema, overwrite=True)
-    save_network(path / "G", defs.G, g, overwrite=True)
-    save_network(path / "D", defs.D, d, overwrite=True)
+    save_network(path / "G_ema", defs.G, g_ema, overwrite=True, class_names=class_names)
+    save_network(path / "G", defs.G, g, overwrite=True, class_names=class_names)
+    save_network(path / "D", defs.D, d, overwrite=True, class_names=class_names)
     if defs.stylex is not None:
         from jaxgan.stylex.model import export  # noqa: PLC0415
         export(path, defs, state)
