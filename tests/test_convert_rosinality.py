@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, load_fixture
+from conftest import load_fixture
 from jaxgan import model
 from jaxgan.checkpoint import load_network
 from jaxgan.cli import main
