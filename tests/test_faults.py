@@ -105,8 +105,14 @@ def test_kill9_resumes_bit_for_bit_and_second_run_refuses(reference, tmp_path):
         while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
             assert a.poll() is None, a.stderr.read()
             time.sleep(0.1)
-        # A second trainer on the same directory, while the first holds it: refused.
-        b = _train(out)
+        # A second trainer on the same directory, while the first holds it: refused. The
+        # first is paused meanwhile (it keeps its lock), so that with a warm compilation
+        # cache it cannot finish all 8 iterations before it is killed.
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            b = _train(out)
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
         _one_line_error(b, "in use by pid", str(a.pid))
         while time.time() < deadline and not any(s >= 4 for s in _steps(out)):
             assert a.poll() is None, a.stderr.read()
