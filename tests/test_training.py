@@ -139,7 +139,8 @@ def test_config_overrides_and_errors():
 
 
 def test_every_preset_loads_and_its_fixtures_exist():
-    """Each ``configs/*.py`` preset loads; every path it names under tests/fixtures exists, and
+    """Each ``configs/*.py`` preset loads; every network it names (``builtin:`` or under
+    tests/fixtures) exists, and
     a StylEx preset's classifier was trained for the preset's task."""
     from pathlib import Path
     root = Path(__file__).parents[1]
@@ -153,13 +154,17 @@ def test_every_preset_loads_and_its_fixtures_exist():
                 yield from strings(v)
             elif isinstance(v, str):
                 yield v
+    from jaxgan import assets
     for name in names:
         cfg = load_config(name)
         for v in strings(cfg.to_dict()):
             if v.startswith("tests/fixtures/"):
                 assert (root / v).exists(), (name, v)
+            if v.startswith("builtin:"):                     # a network shipped in the package
+                assert Path(assets.resolve(v)).is_dir(), (name, v)
         if "stylex" in cfg and cfg.stylex.classifier:
-            opts = json.loads((root / cfg.stylex.classifier / "metrics.json").read_text())
+            clf = Path(assets.resolve(cfg.stylex.classifier))
+            opts = json.loads((clf if clf.is_absolute() else root / clf).joinpath("metrics.json").read_text())
             assert opts["options"]["task"].split(":")[-1] == cfg.data.task, name
 
 
