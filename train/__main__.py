@@ -57,7 +57,8 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     rc = main()
-    if rc == 130:           # Ctrl-C: skip teardown, whose interrupted async saves only add noise
+    if rc in (2, 130):      # a user error or Ctrl-C: skip teardown, whose interrupted async
+                            # checkpoint I/O (orbax's event loop) only adds tracebacks after the line
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)
