@@ -19,36 +19,25 @@ measured on this machine class, with dates, are in ``benchmarks/README.md`` (the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 from jaxgan import model
+from official_training import run_in  # noqa: E402 - the script beside this one
 from jaxgan.nets.configs import GeneratorConfig
 
-HERE = Path(__file__).resolve().parent
 
 
 def run_official(args) -> dict | None:
     """Time the official G forward (``official_training.py --forward``) in ``args.official_python``."""
-    cmd = [args.official_python, str(HERE / "official_training.py"), "--forward", "--official", args.official,
+    return run_in(args.official_python, ["--forward", "--official", args.official,
            "--res", str(args.resolution), "--batch", str(args.batch), "--channel-base", str(args.channel_base),
            "--channel-max", str(args.channel_max), "--mapping-layers", str(args.mapping_layers),
-           "--repeats", str(args.repeats)]
-    print(f"$ {' '.join(cmd)}", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(proc.stdout)
-    if proc.returncode != 0:
-        print(f"official run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+           "--repeats", str(args.repeats)])
 
 
 def bench(cfg: GeneratorConfig, batch: int, fused: bool, repeats: int, warmup: int, seed: int = 0):

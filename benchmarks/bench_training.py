@@ -18,23 +18,19 @@ not comparable with figures from another day (they move by 20-30%).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
 
+from official_training import run_in  # noqa: E402 - the script beside this one
 from jaxgan.training.config import load_config
 from jaxgan.training.loop import build_run
 from jaxgan.training.step import make_step_fns, train_step
 
-HERE = Path(__file__).resolve().parent
 
 
 def load_average() -> str:
@@ -46,16 +42,9 @@ def load_average() -> str:
 
 def run_official(args) -> dict | None:
     """Run ``official_training.py`` in ``args.official_python``; its last line is JSON."""
-    cmd = [args.official_python, str(HERE / "official_training.py"), "--official", args.official,
+    return run_in(args.official_python, ["--official", args.official,
            "--res", str(args.res), "--batch", str(args.batch), "--channel-base", str(args.channel_base),
-           "--channel-max", str(args.channel_max), "--iters", str(args.iters)]
-    print(f"$ {' '.join(cmd)}", flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(proc.stdout)
-    if proc.returncode != 0:
-        print(f"official run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+           "--channel-max", str(args.channel_max), "--iters", str(args.iters)])
 
 
 def phase_table(fns, state, batch, key, repeats: int) -> dict[str, dict]:

@@ -21,8 +21,22 @@ import copy
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
+
+
+def run_in(python: str, args: list[str]) -> dict | None:
+    """Run this script in ``python`` (one with torch) with ``args``; echo its output and return
+    the JSON of its last line, or None (with a message) when it failed. Imports no torch."""
+    cmd = [python, __file__, *args]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        print(f"official run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
