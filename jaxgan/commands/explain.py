@@ -7,6 +7,7 @@
     jaxgan explain eigenfind --ckpt OUT/network --out EXPL [--degree 3]
     jaxgan explain attack --ckpt OUT/network --out EXPL [--space S|W+] [--l2 0.05]
     jaxgan explain report --ckpt OUT/network --out EXPL [--k 4]   # AttFind + sheets + JSON
+    jaxgan explain compare --ckpt OUT/network --vanilla-g G --vanilla-e E --out CMP
 """
 from __future__ import annotations
 
@@ -66,6 +67,28 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     at.add_argument("--steps", type=int, default=100)
     at.add_argument("--l2", type=float, default=0.05, help="L2 penalty on the latent change")
     at.add_argument("--l1", type=float, default=0.0, help="L1 (sparsity) penalty")
+    c = sub.add_parser("compare", help="sufficiency curves (k = 1..10, bootstrap intervals): "
+                       "StylEx vs AttFind in a vanilla StyleGAN2's StyleSpace vs random coordinates")
+    c.add_argument("--ckpt", required=True, help="StylEx export (OUT/network) or run directory")
+    c.add_argument("--vanilla-g", default=None, help="the vanilla generator of the baseline "
+                   "(a G_ema export or builtin:NAME); omit for the random baseline alone")
+    c.add_argument("--vanilla-e", default=None, help="an inversion encoder of --vanilla-g "
+                   "(`jaxgan train-encoder`)")
+    c.add_argument("--out", required=True, help="output directory (compare.json, compare.md, "
+                   "sufficiency.png)")
+    c.add_argument("--num-attfind", type=int, default=128, help="held-out images AttFind ranks on")
+    c.add_argument("--num-eval", type=int, default=250, help="other held-out images the "
+                   "sufficiency curves are measured on")
+    c.add_argument("--kmax", type=int, default=10, help="curves for k = 1..kmax")
+    c.add_argument("--shift", type=float, default=2.0, help="as attfind (official: 2)")
+    c.add_argument("--prefilter", type=int, default=96, help="as attfind (0: every coordinate)")
+    c.add_argument("--chunk", type=int, default=256, help="renders per jitted call")
+    c.add_argument("--seed", type=int, default=0, help="scenes and the random baseline")
+    c.add_argument("--task", default=None, help="shapes task (default: the classifier's)")
+    c.add_argument("--classifier", default=None, help="override the classifier checkpoint")
+    c.add_argument("--overwrite", action="store_true", help="replace compare.json, compare.md "
+                   "and sufficiency.png in --out (nothing else)")
+    c.add_argument("--no-progress", action="store_true")
     e = sub.add_parser("eigenfind", help="EigenFind: SeFa directions ranked by logit change")
     _add_common(e)
     e.add_argument("--degree", type=float, default=3.0, help="± step along each eigenvector")
@@ -88,6 +111,8 @@ def _run(args) -> int:
         print(f"done: {res['step']} iterations; StylEx exported to {args.out}/network",
               file=sys.stderr)
         return 0
+    if args.explain_cmd == "compare":
+        return _compare(args)
     import jax  # noqa: PLC0415
     from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
     from jaxgan.stylex import pipeline  # noqa: PLC0415
@@ -141,6 +166,43 @@ def _run(args) -> int:
     from jaxgan.stylex.report import write_manifest  # noqa: PLC0415
     write_manifest(out)                                   # explorer.json for `jaxgan explore`
     print(f"report: {out}/report.json; flip rate top-{args.k}: {rep['flip_rate_top_k']:.3f}")
+    return 0
+
+
+COMPARE_OUTPUTS = ("compare.json", "compare.md", "sufficiency.png")
+
+
+def _compare(args) -> int:
+    """``explain compare``: StylEx vs the vanilla StyleSpace baseline vs random coordinates."""
+    from jaxgan.outputs import check_outputs, ensure_writable_dir  # noqa: PLC0415
+    if args.kmax < 1 or args.num_attfind < 2 or args.num_eval < 2:
+        raise UsageError("--kmax must be >= 1 and --num-attfind/--num-eval >= 2")
+    if (args.vanilla_g is None) != (args.vanilla_e is None):
+        raise UsageError("--vanilla-g and --vanilla-e go together (a vanilla generator and an "
+                         "inversion encoder trained on it)")
+    out = ensure_writable_dir(args.out)
+    check_outputs(out, COMPARE_OUTPUTS, args.overwrite)
+    from jaxgan.stylex import compare, sufficiency  # noqa: PLC0415
+    from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
+    sx = load_stylex(args.ckpt, args.classifier)
+    task = _task_of(sx.clf, args)
+    vanilla = None
+    if args.vanilla_g:
+        vanilla = compare.vanilla_explainer(args.vanilla_g, args.vanilla_e, sx.clf, sx.clf_vars)
+    res = compare.compare(sx, vanilla, task, num_attfind=args.num_attfind,
+                          num_eval=args.num_eval, seed=args.seed,
+                          ks=tuple(range(1, args.kmax + 1)), shift=args.shift,
+                          prefilter=args.prefilter or None, chunk=args.chunk,
+                          progress=not args.no_progress,
+                          log=lambda m: print(m, file=sys.stderr, flush=True))
+    res.update(ckpt=args.ckpt, vanilla_g=args.vanilla_g, vanilla_e=args.vanilla_e)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(res, indent=2) + "\n")
+    table = compare.markdown_table(res)
+    (out / "compare.md").write_text(table)
+    sufficiency.save_plot(out / "sufficiency.png", res["methods"],
+                          title=f"sufficiency on {task} (held-out, 95% bootstrap)")
+    print(table)
     return 0
 
 

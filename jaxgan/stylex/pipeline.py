@@ -35,7 +35,8 @@ def task_images(task: str, n: int, resolution: int, seed: int = 0, start: int = 
 
 
 def encode_dataset(sx: Stylex, images, batch: int = 250):
-    """Encode real images into StylEx latents.
+    """Encode real images into StylEx latents (a vanilla generator, ``style_cond_dim = 0``,
+    takes the encoder's ws unconditioned: the StyleSpace baseline).
 
     Returns:
       dict ``ws [N, num_ws, w_dim]``, ``cond_logits [N, K]`` (C(x)), ``styles [N, S]`` (flat,
@@ -47,7 +48,8 @@ def encode_dataset(sx: Stylex, images, batch: int = 250):
     def enc(x):
         logits = sx.logits(x)
         ws = model.encode(sx.E, sx.e, x, w_avg)
-        st = model.styles(sx.G, sx.g, model.condition_ws(ws, logits))
+        cond = model.condition_ws(ws, logits) if sx.G.cfg.style_cond_dim else ws  # vanilla G: none
+        st = model.styles(sx.G, sx.g, cond)
         return ws, logits, st
 
     outs = [enc(jnp.asarray(images[i:i + batch])) for i in range(0, len(images), batch)]
