@@ -18,11 +18,20 @@ from pathlib import Path
 import numpy as np
 
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.outputs import guard_outputs
+
+#: What each subcommand writes into ``--out``.
+OUTPUTS = {"attack": ("attack.png", "attack.json"), "eigenfind": ("eigenfind.json",),
+           "attfind": ("attfind.npz", "attfind.json"),
+           "report": ("attfind.npz", "attfind.json", "report.json", "explorer.json",
+                      "class_*.png", "images/class_*.png")}
 
 
 def _add_common(p):
     p.add_argument("--ckpt", required=True, help="StylEx export (OUT/network) or run directory")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this command's files in --out (only those)")
     p.add_argument("--num-images", type=int, default=250, help="held-out images to explain")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out scenes")
     p.add_argument("--task", default=None, help="shapes task (default: the classifier's)")
@@ -88,6 +97,9 @@ def _run(args) -> int:
         print(f"done: {res['step']} iterations; StylEx exported to {args.out}/network",
               file=sys.stderr)
         return 0
+    reused = ("attfind.npz",) if getattr(args, "reuse", False) else ()   # read, not replaced
+    guard_outputs(args.out, [n for n in OUTPUTS[args.explain_cmd] if n not in reused],
+                  args.overwrite)
     import jax  # noqa: PLC0415
     from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
     from jaxgan.stylex import pipeline  # noqa: PLC0415
