@@ -8,7 +8,10 @@
 * a rerun with other data or incompatible settings refuses and names the change, leaving
   the run directory as it was;
 * a full disk (a small tmpfs, where the test may mount one) stops the run with one line,
-  and after space is freed it resumes to the same result.
+  and after space is freed it resumes to the same result;
+* one process of a 2-process job killed: the survivor stops within a bounded time with one
+  line on stderr (no C++ stack dump, no traceback), whether it was waiting on a collective
+  or idle, and whether the dead one was the coordinator.
 """
 from __future__ import annotations
 
@@ -240,3 +243,49 @@ def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(reference, tmp
         _assert_bit_for_bit(reference, run)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+PEER_LINE = "another process of this multi-process job died or stopped responding"
+
+
+def _peer_job(victim: int, mode: str, heartbeat_s: int = 4) -> tuple[int | None, float, str]:
+    """A 2-process ``tests/scripts/peer_job.py`` job; kill process ``victim`` once both are
+    up. Returns the survivor's exit code (None: still running after 60 s), the seconds it
+    took to stop, and its stderr."""
+    from jaxgan.distributed import free_port, process_env
+    base = {**_env(), "JAXGAN_HEARTBEAT_S": str(heartbeat_s)}
+    port = free_port()
+    script = str(ROOT / "tests" / "scripts" / "peer_job.py")
+    procs = [subprocess.Popen([sys.executable, script, mode], env=process_env(r, 2, port, 1, base),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) for r in range(2)]
+    try:
+        for p in procs:                       # (gloo prints a line of its own first)
+            while (line := p.stdout.readline()) and line.strip() != "ready":
+                pass
+            assert line, "a process ended before it was ready"
+        time.sleep(0.5)
+        os.kill(procs[victim].pid, signal.SIGKILL)
+        t0 = time.time()
+        survivor = procs[1 - victim]
+        try:
+            rc = survivor.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = None
+        return rc, time.time() - t0, survivor.stderr.read() if rc is not None else ""
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.mark.parametrize("victim, mode", [(1, "idle"), (0, "idle"), (1, "collective")])
+def test_peer_death_ends_the_survivor_with_one_line(victim, mode):
+    rc, seconds, err = _peer_job(victim, mode)
+    assert rc is not None, "the surviving process hung after its peer died"
+    assert rc != 0 and seconds < 30
+    lines = [s for s in err.splitlines() if s.strip()]
+    assert len(lines) == 1, err[-3000:]
+    assert PEER_LINE in lines[0] and f"process {1 - victim} stops too" in lines[0], lines[0]
+    assert "Traceback" not in err and "Check failure" not in err
