@@ -304,8 +304,8 @@ def test_bad_input_is_one_clean_line(results, case):
 
 
 def test_overwrite_replaces_only_the_commands_files(tmp_path):
-    """``generate --overwrite`` into a directory with the user's files: the command's own
-    file is replaced, the unrelated one is untouched."""
+    """``generate --overwrite`` (and ``directions``) into a directory with the user's files:
+    the command's own files are replaced, the unrelated one is untouched."""
     w = tmp_path
     ck = _workspace(w)
     notes = _sha(w / "gen" / "notes.txt")
@@ -318,3 +318,12 @@ def test_overwrite_replaces_only_the_commands_files(tmp_path):
     assert Image.open(w / "gen" / "seed0000.png").size == (16, 16)   # now a real image
     assert (w / "gen" / "images.npz").read_bytes().startswith(b"user data")   # not ours to touch
     assert not [p for p in (w / "gen").iterdir() if p.name.startswith(".")]  # no temp files
+    # A command whose file names follow what it computes (glob patterns): the same rule.
+    from jaxgan.cli import main
+    dirs = w / "dirs"
+    notes = _sha(dirs / "notes.txt")
+    assert main(["directions", "sefa", "--ckpt", str(ck), "--out", str(dirs), "--components",
+                 "1", "--num-strip", "1", "--overwrite"]) == 0
+    assert _sha(dirs / "notes.txt") == notes
+    assert json.loads((dirs / "results.json").read_text())["method"] == "sefa"
+    assert Image.open(dirs / "strips_sefa0.png").size[0] > 16
