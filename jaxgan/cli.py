@@ -387,11 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) or an argparse error (2, already printed)
         return e.code if isinstance(e.code, int) else 2
+    from jaxgan.distributed import exit_on_peer_failure, initialize  # noqa: PLC0415
     try:
-        if args.command != "launch":   # multi-process jobs: join before touching devices
-            from jaxgan.distributed import initialize  # noqa: PLC0415
-            initialize()
-        return int(args._run(args) or 0)
+        with exit_on_peer_failure(f"jaxgan {args.command}"):   # another process died: 1 line
+            if args.command != "launch":   # multi-process jobs: join before touching devices
+                initialize(prog=f"jaxgan {args.command}")
+            return int(args._run(args) or 0)
     except USER_ERRORS as e:
         if os.environ.get("JAXGAN_DEBUG"):
             raise

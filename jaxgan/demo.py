@@ -92,19 +92,20 @@ def stages(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIF
                "--segmenter", segmenter, "--steps", "4" if q else "120",
                "--batch", "4" if q else "16", "--num-eval", "8" if q else "64",
                "--num-strip", "2" if q else "6", "--alphas=-0.3,-0.15,0,0.15,0.3",
-               "--seed", s, "--out", str(o / "directions" / "ganalyze_object_size"))),
+               "--seed", s, "--out", str(o / "directions" / "ganalyze_object_size"),
+               "--overwrite")),
         Stage("explain: StylEx AttFind + counterfactual report", "explain/explorer.json",
               ("explain", "report", "--ckpt", sx_net, "--out", str(o / "explain"),
                "--num-images", "12" if q else "64", "--k", "2" if q else "3",
                "--num-indices", "3" if q else "6", "--prefilter", "8" if q else "96",
-               "--chunk", "64" if q else "256", "--seed", s, "--reuse")),
+               "--chunk", "64" if q else "256", "--seed", s, "--reuse", "--overwrite")),
         Stage("dissect two layers", "dissect/explorer.json",
               ("dissect", "--ckpt", g_net, "--segmenter", segmenter,
                "--layer", "b8.conv1", "--layer", "b16.conv0", "--concepts", "object,sun",
                "--samples", "16" if q else "200", "--batch", "8" if q else "50",
                "--quantile", "0.05,0.1,0.2", "--study-samples", "8" if q else "32",
                "--units", "2" if q else "4", "--max-units", "2" if q else "8",
-               "--seed", s, "--out", str(o / "dissect"))),
+               "--seed", s, "--out", str(o / "dissect"), "--overwrite")),
     ]
 
 

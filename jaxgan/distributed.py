@@ -15,16 +15,29 @@ feeding its own data shard, all agreeing on one global mesh. Three ways to start
 
 Nothing here runs at import time; entry points call :func:`initialize` before touching
 any device.
+
+**A process dying.** When one process of a job dies (killed, out of memory, a lost host),
+the others stop within about the heartbeat timeout (``JAXGAN_HEARTBEAT_S``, default 30 s;
+at once when they are waiting on a collective) with one line on stderr, instead of JAX's
+C++ abort and stack dump: :func:`initialize` routes the process's stderr through
+:mod:`jaxgan.stderr_filter`, and the entry points wrap their work in
+:func:`exit_on_peer_failure`, which turns a failed collective into the same line
+(exit code :data:`PEER_LOST_EXIT`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from typing import Sequence
+from pathlib import Path
+from typing import Iterator, NoReturn, Sequence
+
+from jaxgan import stderr_filter
 
 ENV_COORDINATOR = "JAXGAN_COORDINATOR"
 ENV_NUM_PROCESSES = "JAXGAN_NUM_PROCESSES"
@@ -32,6 +45,11 @@ ENV_PROCESS_ID = "JAXGAN_PROCESS_ID"
 ENV_HEARTBEAT = "JAXGAN_HEARTBEAT_S"
 #: Default heartbeat timeout (seconds): a dead peer is noticed within about this long.
 DEFAULT_HEARTBEAT_S = 30
+#: Exit code of a process that stops because another process of its job died.
+PEER_LOST_EXIT = 1
+#: Errors of a collective or of the coordination service that mean a peer is gone.
+_PEER_ERROR = re.compile(r"Gloo|coordination service|Connection (reset|closed) by peer|"
+                         r"UNAVAILABLE|DEADLINE_EXCEEDED|heartbeat", re.IGNORECASE)
 
 
 def detect_cluster(environ=None) -> str | None:
@@ -67,10 +85,15 @@ def _explicit_args(env) -> dict:
     return dict(coordinator_address=env[ENV_COORDINATOR], num_processes=n, process_id=i)
 
 
-def initialize(environ=None) -> bool:
+def initialize(environ=None, prog: str = "jaxgan") -> bool:
     """Start JAX's distributed runtime when running multi-process; no-op otherwise.
 
-    Idempotent. Must run before any JAX computation in the process.
+    Idempotent. Must run before any JAX computation in the process. In a multi-process job
+    it also routes stderr through :mod:`jaxgan.stderr_filter` (unless ``JAXGAN_DEBUG``).
+
+    Args:
+      environ: the environment (default ``os.environ``).
+      prog: how the one-line message of a lost peer names the program (``train``).
 
     Returns:
       True if the process is part of a multi-process job.
@@ -89,7 +112,60 @@ def initialize(environ=None) -> bool:
     heartbeat = int(env.get(ENV_HEARTBEAT, DEFAULT_HEARTBEAT_S))
     kwargs = _explicit_args(env) if kind == "explicit" else {}
     jax.distributed.initialize(heartbeat_timeout_seconds=heartbeat, **kwargs)
+    if not env.get("JAXGAN_DEBUG"):
+        guard_stderr(prog, jax.process_index())
     return True
+
+
+def guard_stderr(prog: str, rank: int) -> None:
+    """Route this process's stderr (file descriptor 2) through :mod:`jaxgan.stderr_filter`,
+    a small child process that replaces the coordination service's abort (log lines and a
+    C++ stack dump) by one line. The filter ends when this process does.
+
+    Args:
+      prog: the program name of that line.
+      rank: this process's index in the job.
+    """
+    sys.stderr.flush()
+    read, write = os.pipe()
+    subprocess.Popen([sys.executable, str(Path(stderr_filter.__file__)), prog, str(rank),
+                      str(os.getpid())], stdin=read, stdout=subprocess.DEVNULL)
+    os.close(read)
+    os.dup2(write, 2)
+    os.close(write)
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """Whether ``e`` (raised in a multi-process job) says that another process is gone: a
+    failed collective (gloo: connection reset or closed) or a coordination-service error."""
+    dist = sys.modules.get("jax._src.distributed")
+    if dist is None or getattr(dist.global_state, "client", None) is None:
+        return False
+    return bool(_PEER_ERROR.search(str(e)))
+
+
+def exit_peer_lost(prog: str, e: BaseException) -> NoReturn:
+    """Print the one line of a lost peer and end the process at once (no teardown: the
+    runtime's shutdown would wait for the dead process)."""
+    dist = sys.modules.get("jax._src.distributed")
+    rank = getattr(getattr(dist, "global_state", None), "process_id", "?")
+    sys.stdout.flush()
+    sys.stderr.write(stderr_filter.message(prog, str(rank), str(e).encode()).decode())
+    sys.stderr.flush()
+    os._exit(PEER_LOST_EXIT)
+
+
+@contextlib.contextmanager
+def exit_on_peer_failure(prog: str) -> Iterator[None]:
+    """Around an entry point's work: an error that means another process of the job died
+    (:func:`is_peer_failure`) ends this process with one line (:func:`exit_peer_lost`);
+    every other error passes through unchanged."""
+    try:
+        yield
+    except Exception as e:
+        if is_peer_failure(e):
+            exit_peer_lost(prog, e)
+        raise
 
 
 def free_port() -> int:

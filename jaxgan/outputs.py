@@ -2,12 +2,16 @@
 that an output location can be written and that the command would not replace the user's
 files, and write single files atomically.
 
-Policy: a command lists the files it will write; when any of them already exists it
-refuses, naming them, unless ``--overwrite`` is given, and ``--overwrite`` replaces only
-those files, never anything else in the directory.
+Policy: a command lists the files it will write (names, or glob patterns such as
+``strips_*.png`` for files named after what the command computes); when any of them already
+exists it refuses, naming them, unless ``--overwrite`` is given, and ``--overwrite``
+replaces only those files, never anything else in the directory. A command writing one
+file (:func:`guard_file`) or a whole checkpoint directory (:func:`guard_replaced_dir`)
+follows the same rule.
 """
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -58,7 +62,8 @@ def check_outputs(directory, names: Iterable[str], overwrite: bool, flag: str = 
 
     Args:
       directory: the output directory.
-      names: paths relative to ``directory`` that the command writes.
+      names: paths relative to ``directory`` that the command writes; a name holding glob
+        characters (``*?[``) stands for every existing path it matches.
       overwrite: the user passed ``--overwrite``.
       flag: the option that named the directory, for the message.
 
@@ -67,7 +72,13 @@ def check_outputs(directory, names: Iterable[str], overwrite: bool, flag: str = 
         names them).
     """
     directory = Path(directory)
-    existing = [n for n in names if (directory / n).exists()]
+    existing: list[str] = []
+    for n in names:
+        if glob.has_magic(n):
+            existing += sorted(str(p.relative_to(directory)) for p in directory.glob(n)
+                               if str(p.relative_to(directory)) not in existing)
+        elif (directory / n).exists() and n not in existing:
+            existing.append(n)
     if existing and not overwrite:
         shown = ", ".join(existing[:_SHOWN])
         more = f" and {len(existing) - _SHOWN} more" if len(existing) > _SHOWN else ""
@@ -75,6 +86,68 @@ def check_outputs(directory, names: Iterable[str], overwrite: bool, flag: str = 
             f"{flag} {directory} already holds {len(existing)} file(s) this command writes: "
             f"{shown}{more}; pass --overwrite to replace them (only them) or choose another "
             "directory")
+
+
+def guard_outputs(directory, names: Iterable[str], overwrite: bool, flag: str = "--out") -> Path:
+    """The checks a command writing files into ``directory`` runs first, before loading
+    networks or computing: :func:`ensure_writable_dir`, then :func:`check_outputs`.
+
+    Returns:
+      ``directory`` as a :class:`~pathlib.Path` (not created).
+    """
+    directory = ensure_writable_dir(directory, flag)
+    check_outputs(directory, names, overwrite, flag)
+    return directory
+
+
+def guard_file(path, overwrite: bool, flag: str = "--out") -> Path:
+    """Checks for a command writing the single file ``path``: its directory can be written,
+    ``path`` is not a directory, and an existing file is replaced only with ``overwrite``.
+
+    Returns:
+      ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+      NotWritableError: the parent cannot be created or written, or ``path`` is a directory.
+      OutputExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise NotWritableError(f"{flag} {path} is a directory; give a file name")
+    ensure_writable_dir(path.parent if str(path.parent) else Path("."), f"{flag}'s folder")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite to replace "
+                                "it or choose another name")
+    return path
+
+
+def guard_replaced_dir(path, members: Iterable[str], overwrite: bool,
+                       flag: str = "--out") -> Path:
+    """Checks for a command that writes directory ``path`` as a whole (a checkpoint made of
+    ``members``): an existing ``path`` is replaced only with ``overwrite``, and only when
+    it holds nothing but ``members`` (never a directory with the user's other files).
+
+    Returns:
+      ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+      NotWritableError: the parent cannot be created or written, or ``path`` is a file.
+      OutputExistsError: ``path`` exists and ``overwrite`` is False, or it holds other files.
+    """
+    path = Path(path)
+    ensure_writable_dir(path, flag)
+    if not path.exists():
+        return path
+    if not overwrite:
+        raise OutputExistsError(f"{flag} {path} already exists; pass --overwrite to replace "
+                                "it or choose another directory")
+    other = sorted(p.name for p in path.iterdir() if p.name not in set(members))
+    if other:
+        raise OutputExistsError(
+            f"{flag} {path} holds files this command does not write "
+            f"({', '.join(other[:_SHOWN])}{' ...' if len(other) > _SHOWN else ''}); refusing "
+            "to replace it: move them away or write elsewhere")
+    return path
 
 
 def write_atomic(path, write: Callable[[Path], None]) -> Path:

@@ -33,6 +33,7 @@ from jaxgan.nets.generator import Generator
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSIFIER = ROOT / "tests" / "fixtures" / "trained" / "classifier_shapes_shape"
+SEG = str(ROOT / "tests" / "fixtures" / "trained" / "segmenter_shapes")
 
 
 class Case(NamedTuple):
@@ -139,6 +140,40 @@ CASES = [
     Case("train-encoder-exists", "jaxgan", ["train-encoder", "--ckpt", "{ck}", "--out",
          "{w}/mine3"], "exists; pass --overwrite", keep=("mine3/arch.json", "mine3/notes.txt")),
     Case("export-no-run", "jaxgan", ["export", "--run", "{w}/norun"], "norun"),
+    # --- every other command that writes files: refused before any loading or computing
+    Case("directions-would-replace", "jaxgan", ["directions", "sefa", "--ckpt", "{ck}", "--out",
+         "{w}/dirs"], "results.json, strips_sefa0.png",
+         keep=("dirs/results.json", "dirs/strips_sefa0.png", "dirs/notes.txt")),
+    Case("directions-out-under-file", "jaxgan", ["directions", "sefa", "--ckpt", "{ck}", "--out",
+         "{w}/user.txt/d"], "is a file", keep=("user.txt",)),
+    Case("directions-psi-nan", "jaxgan", ["directions", "ganspace", "--ckpt", "{ck}", "--psi",
+         "nan", "--out", "{w}/o13"], "--psi must be a finite number", absent=("o13",)),
+    Case("dissect-would-replace", "jaxgan", ["dissect", "--ckpt", "{ck}", "--segmenter", SEG,
+         "--layer", "b8.conv0", "--out", "{w}/dis"], "summary.json, units_b8.conv0.png",
+         keep=("dis/summary.json", "dis/units_b8.conv0.png", "dis/notes.txt")),
+    Case("ensemble-would-replace", "jaxgan", ["ensemble", "--ckpt", "{ck}", "--out", "{w}/ens"],
+         "results.md", keep=("ens/results.md", "ens/notes.txt")),
+    Case("explain-would-replace", "jaxgan", ["explain", "report", "--ckpt", "{w}/nope", "--out",
+         "{w}/expl"], "attfind.json, report.json", keep=("expl/attfind.json", "expl/report.json")),
+    Case("metrics-would-replace", "jaxgan", ["metrics", "--ckpt", "{ck}", "--out", "{w}/met"],
+         "metrics.json", keep=("met/metrics.json", "met/metrics-log.jsonl")),
+    Case("metrics-psi-inf", "jaxgan", ["metrics", "--ckpt", "{ck}", "--psi", "inf", "--out",
+         "{w}/o14"], "--psi must be a finite number", absent=("o14",)),
+    Case("adapt-report-would-replace", "jaxgan", ["adapt", "report", "--out", "{w}/dom"],
+         "results.md", keep=("dom/results.md", "dom/notes.txt")),
+    Case("adapt-morph-would-replace", "jaxgan", ["adapt", "morph", "--src", "{ck}", "--a",
+         "{w}/nope", "--out", "{w}/user.png"], "already exists", keep=("user.png",)),
+    Case("export-would-replace-file", "jaxgan", ["export", "--ckpt", "{ck}", "--format",
+         "official-npz", "--out", "{w}/user.npz"], "already exists", keep=("user.npz",)),
+    Case("export-out-under-file", "jaxgan", ["export", "--ckpt", "{ck}", "--format",
+         "safetensors", "--out", "{w}/user.txt/g.safetensors"], "is a file", keep=("user.txt",)),
+    Case("export-run-would-replace", "jaxgan", ["export", "--run", "{w}/norun", "--out",
+         "{w}/exp"], "G_ema", keep=("exp/G_ema/arch.json",)),
+    Case("train-classifier-exists", "jaxgan", ["train-classifier", "--task", "shapes:shape",
+         "--out", "{w}/mine4"], "already exists; pass --overwrite",
+         keep=("mine4/arch.json", "mine4/notes.txt")),
+    Case("train-segmenter-overwrite-foreign-dir", "jaxgan", ["train-segmenter", "--out",
+         "{w}/mine5", "--overwrite"], "notes.txt", keep=("mine5/arch.json", "mine5/notes.txt")),
 ]
 
 
@@ -169,11 +204,18 @@ def _workspace(w: Path) -> Path:
     sd = dict(np.load(FIXTURES / "fixture_g32.npz"))
     np.savez(w / "g_missing.npz", **{k: a for k, a in sd.items()
                                      if k != "mapping.fc0.weight"})
+    (w / "user.png").write_bytes(b"the user's picture\n")
+    (w / "user.npz").write_bytes(b"the user's archive\n")
     dirs = {"gen": ("seed0000.png", "notes.txt", "images.npz"),
             "gen2": ("seed0000.png", "images.npz"), "inv": ("latents.npz", "metrics.json"),
-            **{f"mine{i}": ("arch.json", "notes.txt") for i in (1, 2, 3)}}
+            **{f"mine{i}": ("arch.json", "notes.txt") for i in (1, 2, 3, 4, 5)},
+            "dirs": ("results.json", "strips_sefa0.png", "notes.txt"),
+            "dis": ("summary.json", "units_b8.conv0.png", "notes.txt"),
+            "ens": ("results.md", "notes.txt"), "expl": ("attfind.json", "report.json"),
+            "met": ("metrics.json", "metrics-log.jsonl"), "dom": ("results.md", "notes.txt"),
+            "exp/G_ema": ("arch.json",)}
     for d, files in dirs.items():
-        (w / d).mkdir()
+        (w / d).mkdir(parents=True)
         for f in files:
             (w / d / f).write_bytes(f"user data in {d}/{f}\n".encode())
     return ck
@@ -262,8 +304,8 @@ def test_bad_input_is_one_clean_line(results, case):
 
 
 def test_overwrite_replaces_only_the_commands_files(tmp_path):
-    """``generate --overwrite`` into a directory with the user's files: the command's own
-    file is replaced, the unrelated one is untouched."""
+    """``generate --overwrite`` (and ``directions``) into a directory with the user's files:
+    the command's own files are replaced, the unrelated one is untouched."""
     w = tmp_path
     ck = _workspace(w)
     notes = _sha(w / "gen" / "notes.txt")
@@ -276,3 +318,12 @@ def test_overwrite_replaces_only_the_commands_files(tmp_path):
     assert Image.open(w / "gen" / "seed0000.png").size == (16, 16)   # now a real image
     assert (w / "gen" / "images.npz").read_bytes().startswith(b"user data")   # not ours to touch
     assert not [p for p in (w / "gen").iterdir() if p.name.startswith(".")]  # no temp files
+    # A command whose file names follow what it computes (glob patterns): the same rule.
+    from jaxgan.cli import main
+    dirs = w / "dirs"
+    notes = _sha(dirs / "notes.txt")
+    assert main(["directions", "sefa", "--ckpt", str(ck), "--out", str(dirs), "--components",
+                 "1", "--num-strip", "1", "--overwrite"]) == 0
+    assert _sha(dirs / "notes.txt") == notes
+    assert json.loads((dirs / "results.json").read_text())["method"] == "sefa"
+    assert Image.open(dirs / "strips_sefa0.png").size[0] > 16

@@ -312,10 +312,11 @@ def test_cli_sefa_and_ganspace(tiny, tmp_path, capsys):
     assert rc == 0
     m = json.loads((out / "results.json").read_text())["metrics"]
     assert m["heldout_accuracy"] > 0.8          # brightness is close to linear in w here
+    out = tmp_path / "errors"                   # (a folder of results would be refused first)
     rc = main(["directions", "sefa", "--ckpt", str(tmp_path / "missing"), "--out", str(out)])
-    assert rc == 2 and "error" in capsys.readouterr().err
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
     rc = main(["directions", "sefa", "--ckpt", str(ckpt), "--out", str(out), "--layers", "9"])
-    assert rc == 2
+    assert rc == 2 and "layer" in capsys.readouterr().err
 
 
 def test_nonlinear_walk_is_euler_integration():

@@ -1,14 +1,20 @@
 """Faults during training, each through ``python -m train --config tiny`` in subprocesses:
 
-* kill -9 mid-run, then a rerun: the result equals the uninterrupted run bit for bit;
+* kill -9 while compiling, then again mid-run (after a checkpoint), then a rerun: the
+  result equals the uninterrupted run bit for bit;
 * a second trainer on a directory in use refuses (one line, exit 2);
 * damaged latest checkpoints (truncated array data, a truncated data-iterator file) are
   moved aside and the run resumes from the newest good one, saying so, again ending bit
   for bit equal; when none is readable (a zero-filled ``_METADATA`` too) it stops cleanly;
 * a rerun with other data or incompatible settings refuses and names the change, leaving
   the run directory as it was;
-* a full disk (a small tmpfs, where the test may mount one) stops the run with one line,
-  and after space is freed it resumes to the same result.
+* a checkpoint that cannot be written (a file-size limit set in the child with
+  ``RLIMIT_FSIZE``, failing writes with EFBIG; a real full disk, a small tmpfs, in the slow
+  variant, where the test may mount one) stops the run with one line, the last good
+  checkpoint intact, and without the limit it resumes to the same result;
+* one process of a 2-process job killed: the survivor stops within a bounded time with one
+  line on stderr (no C++ stack dump, no traceback), whether it was waiting on a collective
+  or idle, and whether the dead one was the coordinator.
 """
 from __future__ import annotations
 
@@ -27,6 +33,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOSS_KEYS = ("step", "loss/G/main", "loss/D/main", "loss/D/r1", "loss/G/pl")
+#: ``python -c LIMITED N ARGS...`` = ``python -m train ARGS...`` with every file the process
+#: writes limited to N bytes (``RLIMIT_FSIZE``: like a full disk, but needing no root); a
+#: write past it fails with EFBIG instead of killing the process (SIGXFSZ ignored).
+LIMITED = ("import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+           "n = int(sys.argv.pop(1)); resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
+           "sys.argv[0] = 'train'; runpy.run_module('train', run_name='__main__', alter_sys=True)")
 
 
 def _env():
@@ -40,9 +52,12 @@ def _cmd(out: Path, *overrides: str, extra=()) -> list[str]:
             "--no-progress", *extra, *overrides]
 
 
-def _train(out: Path, *overrides: str, extra=(), timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(out, *overrides, extra=extra), capture_output=True, text=True,
-                          env=_env(), timeout=timeout)
+def _train(out: Path, *overrides: str, extra=(), timeout=600,
+           file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+    cmd = _cmd(out, *overrides, extra=extra)
+    if file_size_limit is not None:     # `python -c LIMITED N -m train ...` (no preexec_fn:
+        cmd[1:3] = ["-c", LIMITED, str(file_size_limit)]   # forking a threaded process)
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout)
 
 
 def _rows(run: Path) -> list[dict]:
@@ -95,14 +110,34 @@ def reference(tmp_path_factory):
     return out
 
 
+def _kill9_while_compiling(out: Path) -> None:
+    """Start a run and kill -9 it once set up (data prepared, ``samples/reals.png`` written),
+    while it compiles the training step: before any step or checkpoint."""
+    a = subprocess.Popen(_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=_env(), text=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (out / "samples" / "reals.png").is_file():
+            assert a.poll() is None, a.stderr.read()
+            time.sleep(0.02)
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait(timeout=60)
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    assert _steps(out) == [] and not (out / "metrics.jsonl").exists()
+
+
 def test_kill9_resumes_bit_for_bit_and_second_run_refuses(reference, tmp_path):
     out = tmp_path / "killed"
+    _kill9_while_compiling(out)         # first a run killed before its first step: no trace
     a = subprocess.Popen(_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          env=_env(), text=True)
     try:
         deadline = time.time() + 300
         lock = out / ".lock"
-        while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
+        while time.time() < deadline and not (lock.is_file() and f"pid {a.pid} " in lock.read_text()):
             assert a.poll() is None, a.stderr.read()
             time.sleep(0.1)
         # A second trainer on the same directory, while the first holds it: refused. The
@@ -213,16 +248,47 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     return r.returncode == 0
 
 
+def _resumable_from_step_4(reference, run: Path) -> None:
+    """``run``: a copy of the reference with its checkpoints 6 and 8 removed (the next save,
+    step 6, is the one that will fail)."""
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns("network", ".lock"))
+    shutil.rmtree(run / "checkpoints" / "8")
+    shutil.rmtree(run / "checkpoints" / "6")
+
+
+def test_failing_writes_stop_cleanly_and_the_run_resumes_later(reference, tmp_path):
+    """A checkpoint that cannot be written (the file-size limit, like a full disk) stops the
+    run with one line; the last good checkpoint stays and the run resumes, without the
+    limit, to the uninterrupted run's result bit for bit."""
+    run = tmp_path / "limited"
+    _resumable_from_step_4(reference, run)
+    ckpt4 = run / "checkpoints" / "4"
+    sizes = sorted(p.stat().st_size for p in ckpt4.rglob("*") if p.is_file())
+    others = [p.stat().st_size for p in run.rglob("*") if p.is_file() and "checkpoints" not in
+              p.parts and "dataset" not in p.parts]              # what the resume appends to
+    limit = sizes[-1] // 2                                        # the checkpoint's array data
+    assert limit > 8 * max(others), (limit, others)
+    before = _digest(run)
+    p = _train(run, file_size_limit=limit)
+    _one_line_error(p, "File too large")
+    assert _steps(run) == [4]
+    assert {k: v for k, v in _digest(run).items() if k.startswith("checkpoints/4/")} == \
+        {k: v for k, v in before.items() if k.startswith("checkpoints/4/")}
+    p = _train(run)
+    assert p.returncode == 0, p.stderr[-3000:]
+    _assert_bit_for_bit(reference, run)
+
+
+@pytest.mark.slow
 def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(reference, tmp_path):
+    """The same with a real full disk (ENOSPC): a small tmpfs, where the test may mount one
+    (root)."""
     mnt = tmp_path / "small_disk"
     if not _mount_tmpfs(mnt, "64m"):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         run = mnt / "run"
-        shutil.copytree(reference, run, ignore=shutil.ignore_patterns("network", ".lock"))
-        # Resume from step 4 with the disk full: the first save (step 6) cannot be written.
-        shutil.rmtree(run / "checkpoints" / "8")
-        shutil.rmtree(run / "checkpoints" / "6")
+        _resumable_from_step_4(reference, run)   # resume with the disk full: step 6 fails
         filler = mnt / "filler"
         with open(filler, "wb") as f:
             try:
@@ -240,3 +306,89 @@ def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(reference, tmp
         _assert_bit_for_bit(reference, run)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+PEER_LINE = "another process of this multi-process job died or stopped responding"
+
+
+def _peer_job(victim: int, mode: str, heartbeat_s: int = 4) -> tuple[int | None, float, str]:
+    """A 2-process ``tests/scripts/peer_job.py`` job; kill process ``victim`` once both are
+    up. Returns the survivor's exit code (None: still running after 60 s), the seconds it
+    took to stop, and its stderr."""
+    from jaxgan.distributed import free_port, process_env
+    base = {**_env(), "JAXGAN_HEARTBEAT_S": str(heartbeat_s)}
+    port = free_port()
+    script = str(ROOT / "tests" / "scripts" / "peer_job.py")
+    procs = [subprocess.Popen([sys.executable, script, mode], env=process_env(r, 2, port, 1, base),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) for r in range(2)]
+    try:
+        for p in procs:                       # (gloo prints a line of its own first)
+            while (line := p.stdout.readline()) and line.strip() != "ready":
+                pass
+            assert line, "a process ended before it was ready"
+        time.sleep(0.5)
+        os.kill(procs[victim].pid, signal.SIGKILL)
+        t0 = time.time()
+        survivor = procs[1 - victim]
+        try:
+            rc = survivor.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            rc = None
+        return rc, time.time() - t0, survivor.stderr.read() if rc is not None else ""
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.mark.parametrize("victim, mode", [(1, "idle"), (0, "idle"), (1, "collective")])
+def test_peer_death_ends_the_survivor_with_one_line(victim, mode):
+    rc, seconds, err = _peer_job(victim, mode)
+    assert rc is not None, "the surviving process hung after its peer died"
+    assert rc != 0 and seconds < 30
+    lines = [s for s in err.splitlines() if s.strip()]
+    assert len(lines) == 1, err[-3000:]
+    assert PEER_LINE in lines[0] and f"process {1 - victim} stops too" in lines[0], lines[0]
+    assert "Traceback" not in err and "Check failure" not in err
+
+
+def test_stylex_reports_what_it_does_with_an_automatically_found_discriminator(tmp_path, capsys):
+    """``stylex.init_from`` without ``init_d_from`` looks for D next to G: none there is said
+    (D from scratch), a readable one is copied, a damaged one is an error naming it (not a
+    silently fresh D, as before)."""
+    import jax
+    from typing import NamedTuple
+    from jaxgan import model
+    from jaxgan.checkpoint import CheckpointError, save_network
+    from jaxgan.nets.configs import DiscriminatorConfig, EncoderConfig, GeneratorConfig
+    from jaxgan.stylex.model import _init_from
+
+    class State(NamedTuple):
+        g: dict
+        g_ema: dict
+        d: dict
+
+    kw = dict(img_resolution=16, channel_base=64, channel_max=16)
+    G, g = model.init_generator(GeneratorConfig(z_dim=8, w_dim=8, mapping_layers=1, **kw),
+                                jax.random.key(0))
+    D, d = model.init_discriminator(DiscriminatorConfig(**kw), jax.random.key(1))
+    E, e = model.init_encoder(EncoderConfig(w_dim=8, num_ws=G.cfg.num_ws, **kw), jax.random.key(2))
+    fresh = jax.tree.map(np.zeros_like, d)            # the run's own (untrained) D
+    state = State(g, g, fresh)
+    save_network(tmp_path / "alone", G, g)
+    out, _ = _init_from(str(tmp_path / "alone"), "", None, state, E, e)
+    assert "no discriminator found next to stylex.init_from" in capsys.readouterr().err
+    jax.tree.map(np.testing.assert_array_equal, out.d, fresh)
+
+    net = tmp_path / "network"
+    save_network(net / "G_ema", G, g)
+    save_network(net / "D", D, d)
+    out, _ = _init_from(str(net), "", None, state, E, e)
+    jax.tree.map(np.testing.assert_array_equal, out.d["params"], d["params"])
+
+    meta = net / "D" / "variables" / "_METADATA"
+    meta.write_bytes(b"\0" * meta.stat().st_size)
+    with pytest.raises(CheckpointError, match=f"cannot read variables in {net / 'D'}"):
+        _init_from(str(net), "", None, state, E, e)

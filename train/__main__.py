@@ -40,10 +40,11 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from jaxgan.distributed import exit_on_peer_failure, initialize  # noqa: PLC0415
     try:
-        from jaxgan.distributed import initialize  # noqa: PLC0415
-        initialize()                                # multi-process jobs (no-op otherwise)
-        return run(args)
+        with exit_on_peer_failure("train"):         # another process died: one line, exit 1
+            initialize(prog="train")                # multi-process jobs (no-op otherwise)
+            return run(args)
     except USER_ERRORS as e:                        # one line, exit 2 (as the jaxgan CLI)
         if os.environ.get("JAXGAN_DEBUG"):
             raise

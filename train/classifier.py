@@ -22,6 +22,12 @@ import ast
 import sys
 
 from jaxgan.configs.classifier import PRESETS, get_config, preset_for_task
+from jaxgan.errors import USER_ERRORS, one_line
+from jaxgan.outputs import guard_replaced_dir
+
+#: What a checkpoint directory holds (``jaxgan.classify.save_model``); ``--overwrite``
+#: replaces a directory holding nothing else.
+CHECKPOINT_FILES = ("arch.json", "params", "metrics.json")
 
 
 def _parse_value(text: str):
@@ -64,6 +70,9 @@ def build_parser(kind: str, parser: argparse.ArgumentParser | None = None) -> ar
                    help="override a TrainOptions field (steps=300), or a model field as model.KEY")
     p.add_argument("--out", default=None, help="checkpoint directory")
     p.add_argument("--no-save", action="store_true", help="do not write a checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing checkpoint at --out (never a directory with other "
+                        "files)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -98,8 +107,8 @@ def main(argv=None, kind: str = "classifier") -> int:
     args = build_parser(kind).parse_args(argv)
     try:
         return run(args, kind)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
 
 
@@ -120,6 +129,8 @@ def run(args: argparse.Namespace, kind: str = "classifier") -> int:
     cfg = resolve_config(args, kind)
     tag = cfg["train"]["task"].replace(":", "_")
     out = None if args.no_save else (args.out or f"out/{kind}_{tag}")
+    if out is not None:
+        guard_replaced_dir(out, CHECKPOINT_FILES, args.overwrite)
     runner = classify.run_classifier if kind == "classifier" else classify.run_segmenter
     res = runner(cfg["train"], cfg["model"], out=out, progress=not args.no_progress)
     m = res["metrics"]

@@ -13,6 +13,12 @@ import sys
 from pathlib import Path
 
 from jaxgan.cli import Command, UsageError
+from jaxgan.outputs import guard_file, guard_outputs
+
+#: What ``adapt report`` writes into ``--out`` besides its training runs (``<param>/``,
+#: run directories that resume and refuse other data or settings).
+REPORT_OUTPUTS = ("results.json", "results.md", "compare.png", "targets.png", "morph_*.png",
+                  "mix.png")
 
 
 def _arguments(p) -> None:
@@ -31,6 +37,8 @@ def _arguments(p) -> None:
     r.add_argument("--num-eval", type=int, default=500)
     r.add_argument("--mix-domain", default="", help="second built-in domain for the mixing strip")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the report's files in --out (only those)")
     r.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     m = sub.add_parser("morph", help="source -> target strip, or a mix of two StyleDomain "
                        "directions (--b), for the same latents")
@@ -41,6 +49,7 @@ def _arguments(p) -> None:
     m.add_argument("--n", type=int, default=4, help="latents (rows)")
     m.add_argument("--steps", type=int, default=6, help="columns")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _run(args) -> int:
@@ -57,12 +66,16 @@ def _run(args) -> int:
         bad = [s for s in params if s not in PARAMS]
         if bad:
             raise UsageError(f"--params: unknown {bad}; choose from {PARAMS}")
+        guard_outputs(args.out, REPORT_OUTPUTS, args.overwrite)
         res = run_report(args.out, params=params, config=args.config, overrides=args.overrides,
                          num_eval=args.num_eval, mix_domain=args.mix_domain,
                          progress=not args.no_progress)
         print((Path(args.out) / "results.md").read_text())
         print(json.dumps({r["param"]: round(r["fd_target"], 3) for r in res["rows"]}))
         return 0
+    if args.n < 1 or args.steps < 1:
+        raise UsageError(f"--n and --steps must be >= 1, got {args.n} and {args.steps}")
+    guard_file(args.out, args.overwrite)
     import jax  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415

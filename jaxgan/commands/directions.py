@@ -12,10 +12,18 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
+                        with_precision)
 from jaxgan.commands.conditional import add_class_arguments, bound_generator
+from jaxgan.outputs import guard_outputs, write_atomic
 
 METHODS = ("ganalyze", "steer", "interfacegan", "ganspace", "sefa")
+
+#: What each method writes into ``--out`` (glob patterns: names follow the directions).
+OUTPUTS = ("directions.npz", "results.json", "explorer.json", "strips_*.png", "tiles/strips_*")
+METHOD_OUTPUTS = {"ganalyze": ("score_vs_alpha.png", "loss.png"),
+                  "steer": ("loss.png", "steerability.png"), "interfacegan": ("accuracy.png",),
+                  "ganspace": ("explained_variance.png",), "sefa": ("eigenvalues.png",)}
 
 
 def _floats(spec: str, flag: str) -> list[float]:
@@ -32,6 +40,8 @@ def _common(p: argparse.ArgumentParser, space: bool = True) -> None:
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
     add_precision_argument(p)
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this command's files in --out (only those)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation of sampled latents")
     p.add_argument("--layers", default=None, help="ws indices the directions move, e.g. 0-3 "
@@ -213,8 +223,8 @@ def _manifest(out: Path, results: dict) -> None:
 
 
 def _write(out: Path, d, results: dict) -> int:
-    d.save(out / "directions.npz")
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_atomic(out / "directions.npz", d.save)
+    write_atomic(out / "results.json", lambda p: p.write_text(json.dumps(results, indent=2)))
     _manifest(out, results)
     print(json.dumps({k: v for k, v in results.items() if k in ("metrics", "files")}, indent=1))
     return 0
@@ -380,6 +390,10 @@ def _run(args: argparse.Namespace) -> int:
         v = getattr(args, name, None)
         if v is not None and v < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    for name in ("psi", "lr", "alpha_range", "scale", "C", "threshold", "ratio"):
+        if getattr(args, name, None) is not None:
+            check_finite(getattr(args, name), f"--{name.replace('_', '-')}")
+    guard_outputs(args.out, OUTPUTS + METHOD_OUTPUTS[args._method], args.overwrite)
     return {"ganalyze": _ganalyze, "steer": _steer, "interfacegan": _interfacegan,
             "ganspace": _ganspace, "sefa": _sefa}[args._method](args)
 

@@ -15,7 +15,14 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
+                        with_precision)
+from jaxgan.outputs import guard_outputs
+
+#: What a dissection writes into ``--out`` (glob patterns: names follow layers and concepts).
+OUTPUTS = ("dissection.json", "dissection.md", "summary.json", "artifacts.json",
+           "explorer.json", "units_*.png", "units_*/unit*.png", "alpha_*.json", "ablate_*.png",
+           "curve_*.png", "insert_*.png", "study_*.json")
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +36,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concepts", default="", help="comma-separated concepts to study causally "
                                                   "(ACE, ablation curves, removal, insertion)")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this command's files in --out (only those)")
     p.add_argument("--samples", type=int, default=1000, help="dissection samples (default 1000)")
     p.add_argument("--batch", type=int, default=50, help="batch size (default 50)")
     p.add_argument("--quantile", default="0.01,0.02,0.05,0.1,0.2",
@@ -121,6 +130,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--quantile {args.quantile!r}: expected comma-separated numbers") from None
     if not quantiles or not all(0 < q < 1 for q in quantiles):
         raise UsageError(f"--quantile values must be in (0, 1), got {args.quantile!r}")
+    check_finite(args.psi, "--psi")
+    check_finite(args.alpha_lambda, "--alpha-lambda")
+    guard_outputs(args.out, OUTPUTS, args.overwrite)
     G, g = load_network(args.ckpt, args.net)
     G = with_precision(G, args)
     if not isinstance(G, Generator):

@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
+                        with_precision)
 from jaxgan.commands.conditional import add_class_arguments, bound_generator
+from jaxgan.outputs import guard_outputs
+
+#: What an experiment writes into ``--out`` (``cache/`` is content-addressed and reused).
+OUTPUTS = ("results.json", "results.md", "explorer.json", "alpha_*.png", "views/*.png")
 
 
 class _D:   # EnsembleConfig's defaults (mirrored here so that --help does not import JAX)
@@ -31,6 +36,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_precision_argument(p)
     p.add_argument("--task", default=d.task, help=f"shapes:<task> (default {d.task})")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this command's files in --out (only those)")
     p.add_argument("--encoder", help="encoder checkpoint (jaxgan train-encoder); default: "
                                      "train one for --encoder-steps (cached)")
     p.add_argument("--encoder-steps", type=int, default=d.encoder_steps,
@@ -90,6 +97,9 @@ def _run(args) -> int:
                              infer_class=args.infer_class, **kw)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    check_finite(args.inv_lr, "--inv-lr")
+    check_finite(args.lpips, "--lpips")
+    guard_outputs(args.out, OUTPUTS, args.overwrite)
     G, g = load_network(args.ckpt)
     G = with_precision(G, args)
     if not isinstance(G, Generator):

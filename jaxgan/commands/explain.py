@@ -19,11 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.outputs import guard_outputs
+
+#: What each subcommand writes into ``--out``.
+OUTPUTS = {"attack": ("attack.png", "attack.json"), "eigenfind": ("eigenfind.json",),
+           "attfind": ("attfind.npz", "attfind.json"),
+           "report": ("attfind.npz", "attfind.json", "report.json", "explorer.json",
+                      "class_*.png", "images/class_*.png")}
 
 
 def _add_common(p):
     p.add_argument("--ckpt", required=True, help="StylEx export (OUT/network) or run directory")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this command's files in --out (only those)")
     p.add_argument("--num-images", type=int, default=250, help="held-out images to explain")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out scenes")
     p.add_argument("--task", default=None, help="shapes task (default: the classifier's)")
@@ -113,6 +122,9 @@ def _run(args) -> int:
         return 0
     if args.explain_cmd == "compare":
         return _compare(args)
+    reused = ("attfind.npz",) if getattr(args, "reuse", False) else ()   # read, not replaced
+    guard_outputs(args.out, [n for n in OUTPUTS[args.explain_cmd] if n not in reused],
+                  args.overwrite)
     import jax  # noqa: PLC0415
     from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
     from jaxgan.stylex import pipeline  # noqa: PLC0415
@@ -174,14 +186,12 @@ COMPARE_OUTPUTS = ("compare.json", "compare.md", "sufficiency.png")
 
 def _compare(args) -> int:
     """``explain compare``: StylEx vs the vanilla StyleSpace baseline vs random coordinates."""
-    from jaxgan.outputs import check_outputs, ensure_writable_dir  # noqa: PLC0415
     if args.kmax < 1 or args.num_attfind < 2 or args.num_eval < 2:
         raise UsageError("--kmax must be >= 1 and --num-attfind/--num-eval >= 2")
     if (args.vanilla_g is None) != (args.vanilla_e is None):
         raise UsageError("--vanilla-g and --vanilla-e go together (a vanilla generator and an "
                          "inversion encoder trained on it)")
-    out = ensure_writable_dir(args.out)
-    check_outputs(out, COMPARE_OUTPUTS, args.overwrite)
+    out = guard_outputs(args.out, COMPARE_OUTPUTS, args.overwrite)
     from jaxgan.stylex import compare, sufficiency  # noqa: PLC0415
     from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
     sx = load_stylex(args.ckpt, args.classifier)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from jaxgan.cli import Command, UsageError
+from jaxgan.outputs import guard_file, guard_outputs
 
 FORMATS = ("jaxgan", "official-npz", "safetensors")
 
@@ -34,7 +35,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    "one .npz of official state-dict names; safetensors: the same as .safetensors")
     p.add_argument("--out", default=None, help="output: a directory for --format jaxgan (default "
                    "RUN/snapshots/STEP), else the .npz / .safetensors file (required)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file "
+                   "(--format jaxgan: the G_ema/ G/ D/ checkpoints in --out, only those)")
 
 
 def _run(args) -> int:
@@ -44,6 +46,8 @@ def _run(args) -> int:
         if args.ckpt:
             raise UsageError("--ckpt is already a jaxgan checkpoint: pass --format "
                              "official-npz or safetensors to export it")
+        if args.out is not None:
+            guard_outputs(args.out, ("G_ema", "G", "D"), args.overwrite)
         res = export_snapshot(args.run, args.out, args.step)
         print(f"exported step {res['step']} ({res['kimg']:.1f} kimg) to {res['out_dir']}/"
               f"{{G_ema,G,D}}", file=sys.stderr)
@@ -52,11 +56,10 @@ def _run(args) -> int:
         raise UsageError(f"--format {args.fmt} needs --out FILE")
     if args.ckpt and args.step is not None:
         raise UsageError("--step applies to --run only")
+    guard_file(args.out, args.overwrite)
     if args.ckpt:
         out = export(args.ckpt, args.out, args.fmt, overwrite=args.overwrite)
     else:
-        if Path(args.out).exists() and not args.overwrite:
-            raise FileExistsError(f"{args.out} already exists; pass --overwrite to replace it")
         with tempfile.TemporaryDirectory() as tmp:
             res = export_snapshot(args.run, Path(tmp) / "net", args.step)
             out = export(res["out_dir"], args.out, args.fmt, overwrite=args.overwrite)

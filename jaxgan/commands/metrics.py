@@ -15,7 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
+                        with_precision)
+from jaxgan.outputs import guard_outputs, write_atomic
+
+#: What a run replaces in ``--out`` (``metrics-log.jsonl`` is appended to, never replaced).
+OUTPUTS = ("metrics.json", "explorer.json")
 
 #: Default offline feature nets: built-in classifiers (``jaxgan.assets``), made by
 #: ``jaxgan train-classifier --task shapes:shape`` / ``--task digits``.
@@ -50,6 +55,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default="out/metrics_cache", help="dataset statistics cache ('' = off)")
     p.add_argument("--out", default="out/metrics", help="output directory (metrics.json, metrics-log.jsonl)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace metrics.json in --out (the log is appended to either way)")
 
 
 def _data_cfg(args, resolution: int) -> dict:
@@ -80,6 +87,11 @@ def _run(args) -> int:
         names = parse_metrics(args.metrics)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    for name in ("num_gen", "num_real", "num_ppl", "batch"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    check_finite(args.psi, "--psi")
+    out = guard_outputs(args.out, OUTPUTS, args.overwrite)
     G, g = load_network(args.ckpt)
     G = with_precision(G, args)
     if not hasattr(G, "cfg") or not hasattr(G.cfg, "z_dim"):
@@ -107,9 +119,8 @@ def _run(args) -> int:
                                                       "spec": args.feature_net},
               "num_gen": args.num_gen, "num_real": args.num_real, "num_ppl": args.num_ppl,
               "psi": args.psi, "seed": args.seed, "results": results}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_atomic(out / "metrics.json", lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
     with open(out / "metrics-log.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     from jaxgan.metrics.report import write_manifest  # noqa: PLC0415

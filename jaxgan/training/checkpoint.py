@@ -7,7 +7,9 @@ A damaged checkpoint (truncated or zeroed files, unreadable metadata) is moved a
 back, saying so (:meth:`TrainCheckpointer.restore_latest_good`)."""
 from __future__ import annotations
 
+import errno
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -55,12 +57,40 @@ class TrainCheckpointer:
         return list(self._mngr.all_steps())
 
     def save(self, step: int, state, data_state: dict, meta: dict) -> None:
-        """Write a checkpoint and wait until it is complete on disk."""
+        """Write a checkpoint and wait until it is complete on disk.
+
+        Raises:
+          OSError: (before writing anything) the disk has no room for it, or the process's
+            file-size limit is below its size: one clear error instead of the storage
+            layer's failures from its writer threads; the checkpoints on disk stay intact.
+        """
+        self._check_room(step, sum(getattr(x, "nbytes", 0)
+                                   for x in jax.tree.leaves(saved_fields(state))))
         self._mngr.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(saved_fields(state)),
             data=ocp.args.JsonSave(data_state),
             meta=ocp.args.JsonSave(meta)))
         self._mngr.wait_until_finished()
+
+    def _check_room(self, step: int, nbytes: int) -> None:
+        """Raise ENOSPC / EFBIG when a checkpoint of about ``nbytes`` cannot be written."""
+        last = self.latest_step()
+        keep = f"the checkpoint of step {last} is intact: " if last is not None else ""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        st = os.statvfs(self.directory)
+        free = st.f_bavail * st.f_frsize
+        need = int(nbytes * 1.05) + (1 << 20)
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left on device for checkpoint step {step} "
+                          f"in {self.directory}: it needs about {need / 2**20:.1f} MiB, "
+                          f"{free / 2**20:.1f} MiB free; {keep}free space and rerun the same "
+                          "command to resume")
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and limit < nbytes:
+            raise OSError(errno.EFBIG, f"File too large: checkpoint step {step} needs files of "
+                          f"up to about {nbytes / 2**20:.1f} MiB, the process's file-size limit "
+                          f"(ulimit -f) is {limit / 2**20:.1f} MiB; {keep}raise it and rerun the "
+                          "same command to resume")
 
     def restore(self, step: int, abstract_state, unsaved=None) -> tuple[Any, dict, dict]:
         """Restore onto the shardings/dtypes of ``abstract_state`` (ShapeDtypeStructs).
