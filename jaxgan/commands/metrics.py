@@ -15,12 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from jaxgan.assets import DEFAULT_FEATURE_NETS
 from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
-
-#: Default offline feature nets: built-in classifiers (``jaxgan.assets``), made by
-#: ``jaxgan train-classifier --task shapes:shape`` / ``--task digits``.
-DEFAULT_FEATURE_NETS = {"shapes": "builtin:classifier_shapes_shape",
-                        "digits": "builtin:classifier_digits"}
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
