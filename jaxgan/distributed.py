@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 from typing import Sequence
+import jax
+from jax._src import distributed as _dist
 
 ENV_COORDINATOR = "JAXGAN_COORDINATOR"
 ENV_NUM_PROCESSES = "JAXGAN_NUM_PROCESSES"
@@ -82,8 +84,6 @@ def initialize(environ=None) -> bool:
     kind = detect_cluster(env)
     if kind is None:
         return False
-    import jax  # noqa: PLC0415
-    from jax._src import distributed as _dist  # noqa: PLC0415
     if getattr(_dist.global_state, "client", None) is not None:
         return True
     heartbeat = int(env.get(ENV_HEARTBEAT, DEFAULT_HEARTBEAT_S))

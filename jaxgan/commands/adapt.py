@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 
 
 def _arguments(p) -> None:

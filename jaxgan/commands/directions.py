@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.base import Command, UsageError, add_precision_argument, with_precision
 from jaxgan.commands.conditional import add_class_arguments, bound_generator
 
 METHODS = ("ganalyze", "steer", "interfacegan", "ganspace", "sefa")

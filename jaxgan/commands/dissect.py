@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.base import Command, UsageError, add_precision_argument, with_precision
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 
 FORMATS = ("jaxgan", "official-npz", "safetensors")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.base import Command, UsageError, add_precision_argument, with_precision
 from jaxgan.errors import WrongKindError
 from jaxgan.outputs import check_outputs, ensure_writable_dir, write_atomic
 from jaxgan.commands.conditional import add_class_arguments, image_classes

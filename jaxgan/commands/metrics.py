@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from jaxgan.assets import DEFAULT_FEATURE_NETS
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.base import Command, UsageError, add_precision_argument, with_precision
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

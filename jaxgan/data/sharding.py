@@ -16,6 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.experimental import multihost_utils
 
 __all__ = ["global_rows", "make_data_mesh", "process_rows", "replicate", "to_global_batch", "to_host"]
 
@@ -123,7 +124,6 @@ def to_host(tree: Any) -> Any:
     """
     if jax.process_count() == 1:
         return jax.device_get(tree)
-    from jax.experimental import multihost_utils  # noqa: PLC0415
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
