@@ -257,3 +257,12 @@ def test_the_checker_accepts_a_layered_program():
                                           "def plot():\n    import matplotlib\n",
                   jaxgan__commands__train="def run():\n    from jaxgan.training import loop\n",
                   jaxgan__cli="from jaxgan.commands import train\n") == []
+
+
+def test_the_trainer_names_no_extension():
+    """The plain trainer's code and docs do not mention its extensions (they plug in through
+    :mod:`jaxgan.training.extension`)."""
+    hits = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "jaxgan" / "training").rglob("*.py"))
+            for n, line in enumerate(p.read_text().splitlines(), 1)
+            if any(w in line.lower() for w in ("stylex", "domain"))]
+    assert not hits, hits
