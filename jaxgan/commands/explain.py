@@ -124,7 +124,7 @@ def _run(args) -> int:
         return 0
     mesh = None
     if jax.process_count() > 1:            # `jaxgan launch -n N -- explain attfind|report ...`
-        from jaxgan.data.sharding import make_data_mesh  # noqa: PLC0415
+        from jaxgan.sharding import make_data_mesh  # noqa: PLC0415
         mesh = make_data_mesh()
         if args.num_images % mesh.devices.size:
             raise UsageError(f"--num-images {args.num_images} must divide over the "

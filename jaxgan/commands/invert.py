@@ -113,7 +113,7 @@ def _invert_run(args) -> int:
     import jax  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.progress import progress  # noqa: PLC0415
-    from jaxgan.data.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
+    from jaxgan.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
     from jaxgan.invert.project import ProjectConfig, latent_stats, project  # noqa: PLC0415

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets, model
-from jaxgan.data.sharding import process_rows
+from jaxgan.sharding import process_rows
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex.model import Stylex
 from jaxgan.data import make_task_dataset, to_float
@@ -84,7 +84,7 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
         often do); None (default): every coordinate.
       mesh: optional mesh (``'data'`` axis, possibly spanning processes): every process
         passes the same ``enc`` and renders only its own rows
-        (:func:`jaxgan.data.sharding.process_rows`) of the images; the image count must
+        (:func:`jaxgan.sharding.process_rows`) of the images; the image count must
         divide over the mesh. Every process gets the same result.
 
     Returns:

@@ -24,12 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import model
+from jaxgan import sharding as shd
 from jaxgan.checkpoint import save_network
 from jaxgan.progress import progress as progress_reporter
+from jaxgan.sharding import to_host
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
-from jaxgan.data.sharding import to_host
 from jaxgan.metrics.training import metrics_due, tick_metrics
-from jaxgan.training import sharding as shd
 from jaxgan.training.augment import augment, augment_preset
 from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
 from jaxgan.training.extension import load_extensions, owner

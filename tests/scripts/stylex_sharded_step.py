@@ -15,7 +15,7 @@ import numpy as np
 from jaxgan.classify import save_model
 from jaxgan.nets.classifier import init_classifier
 from jaxgan.nets.configs import ClassifierConfig
-from jaxgan.training import sharding as shd
+from jaxgan import sharding as shd
 from jaxgan.training.config import load_config
 from jaxgan.training.loop import build_run
 from jaxgan.training.step import make_step_fns
