@@ -29,12 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import assets
+from jaxgan import assets, model
 from jaxgan.errors import OutputExistsError, WrongKindError
 from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
                                  config_from_json)
 import orbax.checkpoint as ocp
-from jaxgan import model
 from jaxgan.nets.generator import Generator
 from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.encoder import Encoder

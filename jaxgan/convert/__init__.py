@@ -35,8 +35,7 @@ import numpy as np
 from jaxgan.convert.official import (ConversionError, detect_kind, infer_discriminator_config,
                                      infer_generator_config, state_dict_to_variables)
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
-from jaxgan.convert.pickle_reader import read_network_pkl
-from jaxgan.convert.pickle_reader import PickleNotAllowedError
+from jaxgan.convert.pickle_reader import PickleNotAllowedError, read_network_pkl
 from jaxgan.convert.rosinality import is_rosinality, rosinality_networks
 from jaxgan.convert.torch_save import read_torch_save
 from jaxgan import model

@@ -19,8 +19,7 @@ import numpy as np
 from jaxgan.dissect.characterize import LayerDissection
 from jaxgan.dissect.features import sample_ws, synthesize_features
 from jaxgan.dissect.stats import upsample_features
-from jaxgan.viz.grid import to_uint8
-from jaxgan.viz.grid import save_image_grid
+from jaxgan.viz.grid import save_image_grid, to_uint8
 from jaxgan.viz import manifest as mf
 
 

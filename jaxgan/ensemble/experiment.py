@@ -38,16 +38,13 @@ from jaxgan.ensemble.conditional import per_class, task_to_generator_classes
 from jaxgan.ensemble.perturb import PerturbSpec, dummy_basis, parse_spec, pca_basis
 from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
 from jaxgan.progress import progress as progress_reporter
-from jaxgan.invert import DistanceWeights, ProjectConfig
-from jaxgan.invert import latent_stats, make_projector
-from jaxgan.invert.encoder import encode_ws
+from jaxgan.invert import DistanceWeights, latent_stats, make_projector, ProjectConfig
+from jaxgan.invert.encoder import encode_ws, EncoderTrainConfig, train_encoder
 from jaxgan.invert.project import project
 from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer
-from jaxgan.nets.classifier import init_classifier
+from jaxgan.nets.classifier import classifier_probs, init_classifier
 from jaxgan.nets.configs import ClassifierConfig
-from jaxgan.nets.classifier import classifier_probs
 from jaxgan.checkpoint import load_network, save_network
-from jaxgan.invert.encoder import EncoderTrainConfig, train_encoder
 from jaxgan.dataplus import Inverter
 from jaxgan.nets.lpips import load_lpips
 from jaxgan.ensemble import report

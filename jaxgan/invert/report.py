@@ -6,9 +6,8 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-from jaxgan.viz.grid import save_image_grid
+from jaxgan.viz.grid import save_image, save_image_grid
 from jaxgan.viz import manifest as mf
-from jaxgan.viz.grid import save_image
 from jaxgan.nets.lpips import lpips_distance, min_resolution
 
 #: First index of the held-out shapes scenes (training sets use indices below it).

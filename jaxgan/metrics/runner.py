@@ -27,9 +27,7 @@ from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.kid import kernel_distance
 from jaxgan.metrics.precision_recall import precision_recall
 from jaxgan.metrics.stats import FeatureStats, cached_stats
-from jaxgan.data import to_float
-from jaxgan.data import render_shapes
-from jaxgan.data import load_digits_dataset
+from jaxgan.data import load_digits_dataset, render_shapes, to_float
 from jaxgan.metrics.ppl import compute_ppl
 from jaxgan.nets.lpips import load_lpips
 from jaxgan.data.folder import iter_image_folder
