@@ -1,5 +1,5 @@
-"""Few-shot domain adaptation: the ``domain`` config group's options, the source networks
-and the domain parameters' files.
+"""Few-shot domain adaptation: the ``domain`` config group's options and the files of the
+domain parameters.
 
 The trainer extension (:mod:`jaxgan.domain.trainer`) reads the group: ``param`` ('full' |
 'offset' | 'affine_plus' | 'affine_light_plus'), ``rank`` (AffineLight+), ``layers`` (style
@@ -18,8 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import assets
-from jaxgan.checkpoint import load_network
 from jaxgan.domain import params as P
 
 DOMAIN_FILE = "domain.json"
@@ -30,21 +28,6 @@ def options(cfg) -> dict:
     """The ``domain`` group as a plain dict (ConfigDict or dict)."""
     d = cfg.domain
     return d.to_dict() if hasattr(d, "to_dict") else dict(d)
-
-
-def _copy(t):
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), t)
-
-
-def _load_source(path: str, what: str, like):
-    if not path or not Path(assets.resolve(path)).is_dir():
-        raise FileNotFoundError(f"domain.{what}={path!r} does not exist (a pretrained network "
-                                "checkpoint: a run's network/G_ema or a fixture)")
-    _, v = load_network(path)
-    if jax.tree.map(jnp.shape, v["params"]) != jax.tree.map(jnp.shape, like["params"]):
-        raise ValueError(f"domain.{what}={path!r}: the network does not fit the config's "
-                         "G/D settings (set G.*/D.* as in the run that trained it)")
-    return v
 
 
 def layer_option(layers, param: str) -> tuple:

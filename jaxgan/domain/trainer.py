@@ -18,18 +18,43 @@ extension
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
+from jaxgan import assets
+from jaxgan.checkpoint import load_network
 from jaxgan.domain import params as P
 from jaxgan.domain.losses import ConsistencyConfig, consistency_loss
-from jaxgan.domain.setup import _copy, _load_source, layer_option, options, save_domain
+from jaxgan.domain.setup import layer_option, options, save_domain
 from jaxgan.training.extension import TrainerExtension, replace_extension
 from jaxgan.training.state import make_optimizer
 
 #: Key salt of the consistency term's latents (folded into Gmain's key).
 CONSISTENCY_SALT = 99
+
+
+def _copy(t):
+    """A fresh copy of every leaf (the state is donated: no two leaves may share a buffer)."""
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), t)
+
+
+def _load_source(path: str, what: str, like):
+    """The variables of the pretrained network ``domain.<what>`` (shapes as ``like``'s).
+
+    Raises:
+      FileNotFoundError: no checkpoint there; ValueError: it does not fit the config.
+    """
+    if not path or not Path(assets.resolve(path)).is_dir():
+        raise FileNotFoundError(f"domain.{what}={path!r} does not exist (a pretrained network "
+                                "checkpoint: a run's network/G_ema or a fixture)")
+    _, v = load_network(path)
+    if jax.tree.map(jnp.shape, v["params"]) != jax.tree.map(jnp.shape, like["params"]):
+        raise ValueError(f"domain.{what}={path!r}: the network does not fit the config's "
+                         "G/D settings (set G.*/D.* as in the run that trained it)")
+    return v
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
