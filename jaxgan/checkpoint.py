@@ -29,10 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import assets
+from jaxgan import assets, model
 from jaxgan.errors import OutputExistsError, WrongKindError
 from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
                                  config_from_json)
+import orbax.checkpoint as ocp
+from jaxgan.nets.generator import Generator
+from jaxgan.nets.discriminator import Discriminator
+from jaxgan.nets.encoder import Encoder
 
 ARCH_FILE = "arch.json"
 CLASSES_FILE = "classes.json"
@@ -57,13 +61,10 @@ def module_from_config(cfg):
       ``Generator``, ``Discriminator`` or ``Encoder`` built from ``cfg``.
     """
     if isinstance(cfg, GeneratorConfig):
-        from jaxgan.nets.generator import Generator  # noqa: PLC0415
         return Generator(cfg)
     if isinstance(cfg, DiscriminatorConfig):
-        from jaxgan.nets.discriminator import Discriminator  # noqa: PLC0415
         return Discriminator(cfg)
     if isinstance(cfg, EncoderConfig):
-        from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
         return Encoder(cfg)
     raise WrongKindError(f"not a jaxgan network config: {type(cfg).__name__}")
 
@@ -103,7 +104,6 @@ def _local_checkpointer():
     multi-process run) or read independently by each: orbax's default cross-process
     barriers would wait forever for processes that never call it.
     """
-    import orbax.checkpoint as ocp  # noqa: PLC0415
     me = jax.process_index()
     mp = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
     return ocp.Checkpointer(ocp.PyTreeCheckpointHandler(multiprocessing_options=mp),
@@ -328,7 +328,6 @@ def load_network(path, net: str | None = None):
       CheckpointError: missing directory/``arch.json``, bad ``arch.json``, or variables
         that do not fit the architecture (naming the keys and shapes).
     """
-    from jaxgan import model  # noqa: PLC0415
     ckpt = resolve_checkpoint(path, net)
     cfg = load_config(ckpt)
     if not isinstance(cfg, (GeneratorConfig, DiscriminatorConfig, EncoderConfig)):

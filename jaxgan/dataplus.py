@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan import model
+from jaxgan.invert import indomain
+from jaxgan.invert.project import project
 
 PERTURB_KINDS = ("gaussian", "coarse", "fine")
 
@@ -48,8 +50,6 @@ class Inverter:
 
     def __call__(self, G, g, x, key=None):
         """Images ``[N, R, R, C]`` -> ``(ws [N, num_ws, w_dim], noise or None)``."""
-        from jaxgan.invert import indomain  # noqa: PLC0415
-        from jaxgan.invert.project import project  # noqa: PLC0415
         if self.cfg is None:
             if self.E is None:
                 raise ValueError("Inverter: give a ProjectConfig, an encoder, or both")

@@ -37,6 +37,9 @@ import time
 from pathlib import Path
 from typing import Iterator, NoReturn, Sequence
 
+import jax
+from jax._src import distributed as _dist
+
 from jaxgan import stderr_filter
 
 ENV_COORDINATOR = "JAXGAN_COORDINATOR"
@@ -105,8 +108,6 @@ def initialize(environ=None, prog: str = "jaxgan") -> bool:
     kind = detect_cluster(env)
     if kind is None:
         return False
-    import jax  # noqa: PLC0415
-    from jax._src import distributed as _dist  # noqa: PLC0415
     if getattr(_dist.global_state, "client", None) is not None:
         return True
     heartbeat = int(env.get(ENV_HEARTBEAT, DEFAULT_HEARTBEAT_S))

@@ -25,6 +25,7 @@ from jaxgan.nets.configs import (PRECISIONS, DiscriminatorConfig, EncoderConfig,
                                  GeneratorConfig, check_precision)
 from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.generator import ClassBoundGenerator, Generator, condition_ws, with_style_cond  # noqa: F401  (condition_ws re-exported for StylEx)
+from jaxgan.nets.encoder import Encoder
 
 Variables = dict[str, Any]
 
@@ -65,7 +66,6 @@ def variables_shape(module, cfg=None):
         return jax.eval_shape(lambda k: init_generator(module.cfg, k)[1], jax.random.key(0))
     if isinstance(module, Discriminator):
         return jax.eval_shape(lambda k: init_discriminator(module.cfg, k)[1], jax.random.key(0))
-    from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
     if isinstance(module, Encoder):
         return jax.eval_shape(lambda k: init_encoder(module.cfg, k)[1], jax.random.key(0))
     raise TypeError(f"unknown network type {type(module).__name__}")
@@ -215,7 +215,6 @@ def with_precision(module, precision: str):
 
 def init_encoder(cfg: EncoderConfig, key):
     """Build an encoder and initialise its parameters."""
-    from jaxgan.nets.encoder import Encoder  # noqa: PLC0415
     E = Encoder(cfg)
     img = jnp.zeros((1, cfg.img_resolution, cfg.img_resolution, cfg.img_channels))
     return E, dict(jax.jit(lambda k: E.init({"params": k}, img))(key))

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterable
 from typing import Any
+from tqdm.auto import tqdm
 
 #: Seconds between log lines when not on a terminal (``JAXGAN_PROGRESS_SECONDS``).
 DEFAULT_SECONDS = 30.0
@@ -248,7 +249,6 @@ def progress(iterable: Iterable | None = None, *, total=None, desc: str = "", un
         return LogProgress(iterable, total=total, desc=desc, unit=unit, initial=initial,
                            every=float("inf"), silent=True)
     if getattr(stream, "isatty", lambda: False)():
-        from tqdm.auto import tqdm  # noqa: PLC0415 - terminal mode only
         return _Bar(tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial,
                          file=stream, **tqdm_kw))
     return LogProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream,

@@ -96,10 +96,11 @@ def trained(source):
 
 def test_only_masked_leaves_change_and_opt_state_only_for_them(trained):
     defs, host0, s1, _ = trained
-    mask = defs.domain.mask
+    (ext,) = defs.extensions
+    mask = ext.mask
     moved = jax.tree.map(lambda a, b: not np.array_equal(np.asarray(a), np.asarray(b)),
-                         {"g": host0.g["params"], "dom": host0.dom},
-                         {"g": s1.g["params"], "dom": s1.dom})
+                         {"g": host0.g["params"], "dom": host0.ext["dom"]},
+                         {"g": s1.g["params"], "dom": s1.ext["dom"]})
     flat_m, flat_mv = jax.tree.leaves(mask), jax.tree.leaves(moved)
     assert sum(flat_m) < len(flat_m) and sum(jax.tree.leaves(mask["dom"])) > 0
     # Frozen leaves bit-identical; the trained leaves moved.
@@ -110,16 +111,16 @@ def test_only_masked_leaves_change_and_opt_state_only_for_them(trained):
     # Optimiser moments exist only for trained leaves: float state = mu + nu = 2 x trained.
     opt_size = sum(int(np.size(x)) for x in jax.tree.leaves(s1.g_opt)
                    if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating))
-    assert opt_size == 2 * defs.domain.num_trained
-    assert defs.domain.num_trained == P.count_trained_params(
-        {"g": host0.g["params"], "dom": host0.dom}, mask)
+    assert opt_size == 2 * ext.num_trained
+    assert ext.num_trained == P.count_trained_params(
+        {"g": host0.g["params"], "dom": host0.ext["dom"]}, mask)
     # Frozen source kept for the consistency term; D was fine-tuned; dom EMA moved.
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(host0.g),
                                                     jax.tree.leaves(s1.frozen["g_src"])))
     assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(host0.d),
                                                         jax.tree.leaves(s1.d)))
-    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(host0.dom_ema),
-                                                        jax.tree.leaves(s1.dom_ema)))
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(host0.ext["dom_ema"]),
+                                                        jax.tree.leaves(s1.ext["dom_ema"])))
 
 
 def test_param_counts_are_analytic(source):
@@ -231,7 +232,7 @@ def test_checkpoint_resume_of_a_domain_run(source, trained, tmp_path):
     fresh = _build(source, "affine_light_plus")[1]      # what a restarted run builds
     restored, _, meta = ck.restore(2, abstract_like(fresh), unsaved=fresh)
     ck.close()
-    assert meta["step"] == 2 and restored.dom is not None and restored.frozen is not None
+    assert meta["step"] == 2 and restored.ext["dom"] is not None and restored.frozen is not None
     for a, b in zip(jax.tree.leaves(s2), jax.tree.leaves(restored)):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     # Continue both: identical (the frozen source comes from init_from, not the checkpoint).

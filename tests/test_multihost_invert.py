@@ -92,7 +92,7 @@ def _worker(workdir: str) -> None:
     from jaxgan.distributed import initialize
     assert initialize(), "the worker must run under jaxgan.distributed.launch"
     import jax
-    from jaxgan.data.sharding import make_data_mesh, process_rows, to_host
+    from jaxgan.sharding import make_data_mesh, process_rows, to_host
     from jaxgan.invert import project
     from jaxgan.stylex.pipeline import run_attfind
     mesh = make_data_mesh()
@@ -175,7 +175,7 @@ def test_attfind_split_over_two_processes_equals_one_process(multi):
 def test_process_rows_partition_a_batch_and_global_rows_checks_the_mesh():
     import jax
     from jax.sharding import Mesh
-    from jaxgan.data.sharding import global_rows, make_data_mesh, process_rows
+    from jaxgan.sharding import global_rows, make_data_mesh, process_rows
     x = {"a": np.arange(6.0).reshape(3, 2), "b": None}
     got = global_rows(x, make_data_mesh(devices=jax.devices()[:1]))
     np.testing.assert_array_equal(np.asarray(got["a"]), x["a"])

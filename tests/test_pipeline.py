@@ -213,7 +213,7 @@ def test_global_batch_on_mesh_with_4_fake_devices():
         import jax, numpy as np
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
         from jaxgan.data.pipeline import ArraySource, make_iterator
-        from jaxgan.data.sharding import make_data_mesh, to_global_batch
+        from jaxgan.sharding import make_data_mesh, to_global_batch
         assert jax.device_count() == 4, jax.devices()
         n = 16
         src = ArraySource({'id': np.arange(n), 'image': np.arange(n * 48, dtype=np.int64)

@@ -38,6 +38,7 @@ def test_schedule_alternate_and_combined():
     even steps; plain runs never call them (recorded with stub phases)."""
     from types import SimpleNamespace
 
+    from jaxgan.stylex.trainer import StylexExtension
     from jaxgan.training.step import StepFns, train_step
     calls = []
 
@@ -47,22 +48,22 @@ def test_schedule_alternate_and_combined():
             return state, {}
         return f
 
-    fns = StepFns(stub("g_main"), None, stub("d_main"), None, stub("finish"), stub("e_main"),
-                  stub("d_main_rec"))
+    fns = StepFns(stub("g_main"), None, stub("d_main"), None, stub("finish"),
+                  {"e_main": stub("e_main"), "d_main_rec": stub("d_main_rec")})
+
+    def defs(**kw):
+        return SimpleNamespace(extensions=(StylexExtension(2, None, None, {}, **kw),))
     d_want = ["d_main_rec", "d_main", "d_main_rec"]
     for mode, want in (("alternate", [["e_main"], ["g_main"], ["e_main"]]),
                        ("combined", [["g_main", "e_main"]] * 3)):
-        defs = SimpleNamespace(stylex=SimpleNamespace(mode=mode))
         for step in range(3):
             calls.clear()
-            train_step(fns, defs, None, None, None, step)
+            train_step(fns, defs(mode=mode), None, None, None, step)
             assert [c for c in calls if c in ("g_main", "e_main")] == want[step], (mode, step)
             assert [c for c in calls if c.startswith("d_")] == [d_want[step]], (mode, step)
     calls.clear()              # stylex.d_on_rec=False: D always sees G(z)
-    train_step(fns._replace(d_main_rec=None), SimpleNamespace(stylex=SimpleNamespace(
-        mode="alternate")), None, None, None, 0)
+    train_step(fns, defs(mode="alternate", d_on_rec=False), None, None, None, 0)
     assert calls == ["e_main", "d_main", "finish"]
-    plain = fns._replace(e_main=None, d_main_rec=None)
     calls.clear()
-    train_step(plain, SimpleNamespace(stylex=None), None, None, None, 0)
+    train_step(fns, SimpleNamespace(extensions=()), None, None, None, 0)
     assert calls == ["g_main", "d_main", "finish"]

@@ -26,6 +26,11 @@ from pathlib import Path
 #: Prefix that names a built-in network wherever a checkpoint path is accepted.
 PREFIX = "builtin:"
 
+#: Default offline feature nets of the distribution metrics per data source: built-in
+#: classifiers, made by ``jaxgan train-classifier --task shapes:shape`` / ``--task digits``.
+DEFAULT_FEATURE_NETS = {"shapes": "builtin:classifier_shapes_shape",
+                        "digits": "builtin:classifier_digits"}
+
 
 @lru_cache(maxsize=1)
 def manifest() -> dict[str, dict]:

@@ -1,8 +1,8 @@
 """Subcommands of the ``jaxgan`` console script, one module per capability.
 
-Each module listed in :data:`MODULES` defines ``COMMANDS: tuple[jaxgan.cli.Command, ...]``;
+Each module listed in :data:`MODULES` defines ``COMMANDS: tuple[jaxgan.commands.base.Command, ...]``;
 :func:`jaxgan.cli.all_commands` collects them. Runners import JAX and friends lazily, raise
-:class:`jaxgan.cli.UsageError` (or ``ValueError``/``OSError``) for user errors, and return
+:class:`jaxgan.commands.base.UsageError` (or ``ValueError``/``OSError``) for user errors, and return
 an exit code. Shared flags: ``--config``, ``--ckpt``, ``--out``, ``--seed``.
 """
 

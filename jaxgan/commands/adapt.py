@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 from jaxgan.outputs import guard_file, guard_outputs
 
 #: What ``adapt report`` writes into ``--out`` besides its training runs (``<param>/``,

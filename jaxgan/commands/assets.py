@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jaxgan.cli import Command
+from jaxgan.commands.base import Command
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

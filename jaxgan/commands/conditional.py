@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.cli import UsageError
+from jaxgan.commands.base import UsageError
 
 
 def add_class_arguments(p: argparse.ArgumentParser, infer: bool = True) -> None:

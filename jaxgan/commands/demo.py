@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

@@ -12,8 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
-                        with_precision)
+from jaxgan.commands.base import (Command, UsageError, add_precision_argument, check_finite,
+                                  with_precision)
 from jaxgan.commands.conditional import add_class_arguments, bound_generator
 from jaxgan.outputs import guard_outputs, write_atomic
 

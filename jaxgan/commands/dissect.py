@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
-                        with_precision)
+from jaxgan.commands.base import (Command, UsageError, add_precision_argument, check_finite,
+                                  with_precision)
 from jaxgan.outputs import guard_outputs
 
 #: What a dissection writes into ``--out`` (glob patterns: names follow layers and concepts).

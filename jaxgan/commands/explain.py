@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.base import Command, UsageError, add_precision_argument, with_precision
 from jaxgan.outputs import guard_outputs
 
 #: What each subcommand writes into ``--out``.
@@ -161,7 +161,7 @@ def _run(args) -> int:
         return 0
     mesh = None
     if jax.process_count() > 1:            # `jaxgan launch -n N -- explain attfind|report ...`
-        from jaxgan.data.sharding import make_data_mesh  # noqa: PLC0415
+        from jaxgan.sharding import make_data_mesh  # noqa: PLC0415
         mesh = make_data_mesh()
         if args.num_images % mesh.devices.size:
             raise UsageError(f"--num-images {args.num_images} must divide over the "

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 
 
 def _explore_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 from jaxgan.outputs import guard_file, guard_outputs
 
 FORMATS = ("jaxgan", "official-npz", "safetensors")

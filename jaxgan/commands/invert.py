@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan.cli import Command, UsageError, add_precision_argument, with_precision
+from jaxgan.commands.base import Command, UsageError, add_precision_argument, with_precision
 from jaxgan.errors import WrongKindError
 from jaxgan.outputs import check_outputs, ensure_writable_dir, write_atomic
 from jaxgan.commands.conditional import add_class_arguments, image_classes
@@ -113,7 +113,7 @@ def _invert_run(args) -> int:
     import jax  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.progress import progress  # noqa: PLC0415
-    from jaxgan.data.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
+    from jaxgan.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
     from jaxgan.invert.project import ProjectConfig, latent_stats, project  # noqa: PLC0415

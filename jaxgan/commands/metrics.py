@@ -15,17 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from jaxgan.cli import (Command, UsageError, add_precision_argument, check_finite,
-                        with_precision)
+from jaxgan.assets import DEFAULT_FEATURE_NETS
+from jaxgan.commands.base import (Command, UsageError, add_precision_argument, check_finite,
+                                  with_precision)
 from jaxgan.outputs import guard_outputs, write_atomic
 
 #: What a run replaces in ``--out`` (``metrics-log.jsonl`` is appended to, never replaced).
 OUTPUTS = ("metrics.json", "explorer.json")
 
-#: Default offline feature nets: built-in classifiers (``jaxgan.assets``), made by
-#: ``jaxgan train-classifier --task shapes:shape`` / ``--task digits``.
-DEFAULT_FEATURE_NETS = {"shapes": "builtin:classifier_shapes_shape",
-                        "digits": "builtin:classifier_digits"}
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxgan.cli import Command, UsageError
+from jaxgan.commands.base import Command, UsageError
 
 
 def train_config_group(args, group: str, example: str) -> dict:

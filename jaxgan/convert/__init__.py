@@ -35,6 +35,11 @@ import numpy as np
 from jaxgan.convert.official import (ConversionError, detect_kind, infer_discriminator_config,
                                      infer_generator_config, state_dict_to_variables)
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
+from jaxgan.convert.pickle_reader import PickleNotAllowedError, read_network_pkl
+from jaxgan.convert.rosinality import is_rosinality, rosinality_networks
+from jaxgan.convert.torch_save import read_torch_save
+from jaxgan import model
+from jaxgan.checkpoint import module_from_config, save_network
 
 __all__ = ["ConversionError", "NetSource", "convert", "read_source", "init_kwargs_overrides"]
 
@@ -157,7 +162,6 @@ def _split_nets(data: dict[str, np.ndarray], src: Path) -> tuple[dict[str, NetSo
 
 
 def _read_pkl(src: Path, allow_pickle: bool) -> dict[str, NetSource]:
-    from jaxgan.convert.pickle_reader import read_network_pkl  # noqa: PLC0415
     records = read_network_pkl(src, allow_pickle)
     nets = {}
     for name, rec in records.items():
@@ -177,9 +181,6 @@ def _read_pkl(src: Path, allow_pickle: bool) -> dict[str, NetSource]:
 
 def _read_pt(src: Path, allow_pickle: bool) -> tuple[dict[str, NetSource], bool]:
     """A ``torch.save`` file: a rosinality checkpoint, or an official state dict."""
-    from jaxgan.convert.pickle_reader import PickleNotAllowedError  # noqa: PLC0415
-    from jaxgan.convert.rosinality import is_rosinality, rosinality_networks  # noqa: PLC0415
-    from jaxgan.convert.torch_save import read_torch_save  # noqa: PLC0415
     if not allow_pickle:
         raise PickleNotAllowedError(
             f"{src} is a torch.save file (a Python pickle). jaxgan reads it with a restricted "
@@ -272,8 +273,6 @@ def convert(src, out, net: str | None = None, overrides: Mapping[str, Any] | Non
         that do not fit the architecture.
       FileExistsError: a destination exists and ``overwrite`` is False (nothing written).
     """
-    from jaxgan import model  # noqa: PLC0415
-    from jaxgan.checkpoint import module_from_config, save_network  # noqa: PLC0415
     src, out = Path(src), Path(out)
     if net is not None and net not in NET_NAMES:
         raise ConversionError(f"unknown network {net!r}; expected one of {list(NET_NAMES)}")

@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxgan.convert.official import ConversionError, variables_to_state_dict
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
+from jaxgan.checkpoint import ARCH_FILE, NET_NAMES, load_network, resolve_checkpoint
 
 FORMATS = ("official-npz", "safetensors")
 SUFFIX = {"official-npz": ".npz", "safetensors": ".safetensors"}
@@ -99,8 +100,6 @@ def _meta(cfg) -> str:
 
 def _networks(ckpt) -> dict[str, tuple]:
     """``{'' | net name: (cfg, variables)}`` of a checkpoint directory."""
-    from jaxgan.checkpoint import (ARCH_FILE, NET_NAMES, load_network,  # noqa: PLC0415 (orbax)
-                                   resolve_checkpoint)
     ckpt = Path(ckpt)
     if (ckpt / ARCH_FILE).is_file():
         module, v = load_network(ckpt)

@@ -30,6 +30,7 @@ import struct
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import ml_dtypes
 import numpy as np
 
 from jaxgan.convert.tf_pickle import TFNetwork, is_tf_snapshot, tf_snapshot_to_official
@@ -86,9 +87,8 @@ def _numpy_dtype(name: str) -> np.dtype:
         return np.dtype(_NUMERIC[name])
     if name in _ML_DTYPES:
         try:
-            import ml_dtypes  # noqa: PLC0415  (ships with jax)
             return np.dtype(getattr(ml_dtypes, name))
-        except (ImportError, AttributeError):
+        except AttributeError:
             raise ValueError(f"tensor dtype {name} needs the ml_dtypes package") from None
     raise ValueError(f"unsupported tensor dtype torch.{name}")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm")
 
@@ -91,7 +92,6 @@ def load_image(file, resolution: int, channels: int = 3) -> np.ndarray:
     Raises:
       OSError / ValueError (and PIL's errors): the file cannot be decoded.
     """
-    from PIL import Image, ImageOps  # noqa: PLC0415
     with Image.open(file) as im:
         im.load()
         im = ImageOps.exif_transpose(im)

@@ -28,6 +28,8 @@ from typing import Any
 
 import grain
 import numpy as np
+import jax
+from absl import flags
 
 __all__ = [
     "ArraySource",
@@ -301,7 +303,6 @@ def make_iterator(
       (the last one smaller only when ``drop_remainder=False``).
     """
     if shard_index is None or shard_count is None:
-        import jax  # pylint: disable=import-outside-toplevel
 
         shard_index = jax.process_index() if shard_index is None else shard_index
         shard_count = jax.process_count() if shard_count is None else shard_count
@@ -339,7 +340,6 @@ def make_iterator(
         # grain 0.2.x reads an absl flag in mp_prefetch and raises
         # UnparsedFlagAccessError in scripts that never parsed absl flags
         # (google/grain#1355); mark them parsed (defaults) in that case only.
-        from absl import flags  # pylint: disable=import-outside-toplevel
 
         if not flags.FLAGS.is_parsed():
             flags.FLAGS.mark_as_parsed()

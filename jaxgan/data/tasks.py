@@ -36,7 +36,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from jaxgan.data.shapes import ALL_SHAPES, DEFAULT_SHAPES, render_shapes
+from jaxgan.data.shapes import ALL_SHAPES, DEFAULT_SHAPES, render_domain, render_shapes
 
 #: Threshold of ``object_size_large`` (midpoint of the default ``size_range``).
 LARGE_SIZE = 0.29
@@ -192,3 +192,28 @@ def make_task_dataset(task: str | Task, n: int, resolution: int = 32, seed: int 
                          **{**dict(t.render_options), **factor_options})
     label = np.asarray(t.label_fn(data), np.int64)
     return {"image": data.pop("image"), "label": label, **data}
+
+
+def shapes_source(data_cfg, resolution: int, seed: int):
+    """The arrays of a training config's ``data`` group with ``source='shapes'``: plain
+    scenes, a labelled task (``data.task``) or a few-shot target domain (``data.domain``,
+    :func:`jaxgan.data.shapes.render_domain`).
+
+    Returns:
+      ``(arrays, num_classes, class_names, tag)``; ``tag`` names the variant (task, target
+      domain or '').
+
+    Raises:
+      ValueError: a task and a target domain together.
+    """
+    d, n = data_cfg, int(data_cfg.num_images)
+    target = d.get("domain", "")
+    if target:
+        if d.task:
+            raise ValueError("data.domain and data.task cannot be combined")
+        return render_domain(n, resolution, seed, domain=target), 0, [], target
+    if d.task:
+        task = get_task(d.task)
+        return (make_task_dataset(d.task, n, resolution, seed), task.num_classes,
+                list(task.class_names or []), d.task)
+    return render_shapes(n, resolution, seed), 0, [], ""

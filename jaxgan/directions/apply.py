@@ -26,6 +26,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxgan import model
+import json
 
 SPACES = ("z", "w", "wp")
 
@@ -88,7 +90,6 @@ class Directions:
         """Write ``vectors``, metadata and extras (``extra_<key>``) to an ``.npz``."""
         meta = dict(space=self.space, names=list(self.names), shared=list(self.shared),
                     layers=None if self.layers is None else [int(i) for i in self.layers])
-        import json  # noqa: PLC0415
         np.savez(path, vectors=np.asarray(self.vectors), meta=np.asarray(json.dumps(meta)),
                  **{f"extra_{k}": np.asarray(v) for k, v in self.extras.items()})
 
@@ -99,7 +100,6 @@ class Directions:
         Raises:
           FileNotFoundError / ValueError: missing file or not a directions ``.npz``.
         """
-        import json  # noqa: PLC0415
         with np.load(path, allow_pickle=False) as f:
             if "vectors" not in f.files or "meta" not in f.files:
                 raise ValueError(f"{path} is not a directions .npz (keys: {sorted(f.files)})")
@@ -234,7 +234,6 @@ def unit(v, axis=None, eps: float = 1e-12):
 
 def sample_latents(G, g, key, n: int, space: str = "w", psi: float = 1.0, c=None):
     """``n`` random latents in ``space``: z ``[n, z_dim]`` or ws ``[n, num_ws, w_dim]``."""
-    from jaxgan import model  # noqa: PLC0415
     _check_space(space)
     z = jax.random.normal(key, (n, G.cfg.z_dim))
     if space == "z":
@@ -244,7 +243,6 @@ def sample_latents(G, g, key, n: int, space: str = "w", psi: float = 1.0, c=None
 
 def render(G, g, latents, space: str = "w", psi: float = 1.0, c=None, noise_mode: str = "const"):
     """Images ``[N, R, R, C]`` of latents in ``space`` (z through the mapping; ws directly)."""
-    from jaxgan import model  # noqa: PLC0415
     _check_space(space)
     if space == "z":
         return model.generate(G, g, latents, c, truncation_psi=psi, noise_mode=noise_mode)

@@ -16,6 +16,8 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jaxgan.nets.segmenter import segmenter_logits
+from jaxgan.nets.classifier import classifier_logits
 
 Assessor = Callable[[jax.Array], jax.Array]
 
@@ -29,7 +31,6 @@ def _concept_index(seg_module, concept: str) -> int:
 
 def concept_prob(seg_module, seg_vars, concept: str = "object") -> Assessor:
     """Soft mask ``[N, R, R]`` of one concept (sigmoid of the segmenter's logits)."""
-    from jaxgan.nets.segmenter import segmenter_logits  # noqa: PLC0415
     k = _concept_index(seg_module, concept)
     return lambda images: jax.nn.sigmoid(segmenter_logits(seg_module, seg_vars, images)[..., k])
 
@@ -85,7 +86,6 @@ def mean_colour(channel: int | None = None, seg_module=None, seg_vars=None,
 def class_score(cls_module, cls_vars, class_idx: int, kind: str = "logit") -> Assessor:
     """A classifier's score for one class: ``'logit'``, ``'margin'`` (logit minus the
     log-sum-exp of the others) or ``'prob'``: ``[N]``."""
-    from jaxgan.nets.classifier import classifier_logits  # noqa: PLC0415
     n = cls_module.cfg.num_classes
     if not 0 <= class_idx < n:
         raise ValueError(f"class_idx {class_idx} out of range [0, {n})")

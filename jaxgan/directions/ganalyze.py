@@ -23,6 +23,7 @@ import optax
 
 from jaxgan.directions.apply import Directions, apply, latent_dim, layer_mask, render, shift
 from jaxgan.directions.optimize import run_optax
+from jaxgan import model
 
 
 def _move(theta, lat, alpha, layers, space, per_sample: bool):
@@ -49,7 +50,6 @@ def ganalyze_loss(G, assessor: Callable, space: str, layers, alpha_range: float,
         if sample_c:
             c = jax.nn.one_hot(jax.random.randint(k_c, (batch,), 0, c_dim), c_dim)
         z = jax.random.normal(k_z, (batch, G.cfg.z_dim))
-        from jaxgan import model  # noqa: PLC0415
         lat = z if space == "z" else model.mapping(G, g, z, c, truncation_psi=psi)
         alpha = jax.random.uniform(k_a, (batch,), minval=-alpha_range, maxval=alpha_range)
         theta = c @ params["theta"] if class_dependent else params["theta"]

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.directions.apply import Directions, sample_latents
+from jaxgan import model
+from jaxgan.nets.generator import Generator
 
 
 def pca(x, num_components: int | None = None):
@@ -44,8 +46,6 @@ def pca(x, num_components: int | None = None):
 
 def block_features(G, g, ws, block: str):
     """Flattened output activations ``[N, r * r * C]`` of synthesis block ``block`` ('b8')."""
-    from jaxgan import model  # noqa: PLC0415
-    from jaxgan.nets.generator import Generator  # noqa: PLC0415
     names = [f"b{r}" for r in G.cfg.block_resolutions]
     if block not in names:
         raise ValueError(f"feature_block must be one of {names}, got {block!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from jaxgan.viz.grid import to_uint8
 
 
 def _plt():
@@ -23,7 +24,6 @@ def save_strips(images, path, alphas=None, row_labels=None) -> Path:
       alphas: ``[A]`` column titles (optional).
       row_labels: N row labels (optional).
     """
-    from jaxgan.viz.grid import to_uint8  # noqa: PLC0415
     x = np.asarray(images)
     if x.ndim != 5:
         raise ValueError(f"save_strips: images must be [A, N, R, R, C], got {x.shape}")

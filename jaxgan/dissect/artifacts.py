@@ -20,6 +20,10 @@ import numpy as np
 
 from jaxgan.dissect.features import feature_shape, sample_ws, synthesize_features
 from jaxgan.dissect.intervene import ablate
+from jaxgan.model import discriminate
+from jaxgan.metrics.features import classifier_penultimate
+from jaxgan.metrics import frechet_distance as fd
+from tqdm.auto import tqdm
 
 
 def discriminator_realism(D, d_variables) -> Callable:
@@ -29,7 +33,6 @@ def discriminator_realism(D, d_variables) -> Callable:
     its largest divisible part plus the remainder (a group of its own, as the official
     ``min(group_size, N)``).
     """
-    from jaxgan.model import discriminate  # noqa: PLC0415
     g = max(int(getattr(D.cfg, "mbstd_group_size", 1) or 1), 1)
     f = jax.jit(lambda x: discriminate(D, d_variables, x)[:, 0])
 
@@ -52,14 +55,12 @@ def classifier_confidence(module, variables) -> Callable:
 def classifier_features(module, variables) -> Callable:
     """``images -> [N, F]`` penultimate (pooled) features of a :class:`Classifier` (jitted;
     :func:`jaxgan.metrics.features.classifier_penultimate`)."""
-    from jaxgan.metrics.features import classifier_penultimate  # noqa: PLC0415
     return jax.jit(lambda x: classifier_penultimate(module, variables, x))
 
 
 def frechet_distance(feats_a, feats_b) -> float:
     """FD between Gaussians fitted to two feature sets ``[N, F]`` and ``[M, F]``
     (:func:`jaxgan.metrics.frechet_distance` on their means and covariances)."""
-    from jaxgan.metrics import frechet_distance as fd  # noqa: PLC0415
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or len(a) < 2 or len(b) < 2:
         raise ValueError(f"frechet_distance needs [N>=2, F] and [M>=2, F], got {a.shape}, {b.shape}")
@@ -113,7 +114,6 @@ def causal_artifact_effects(stats_fn: Callable, realism_fn: Callable, num_units:
     Returns:
       ``[U]`` float64 effects (positive: ablating the unit makes samples look more real).
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
 
     def mean_realism(mask):
         tot = 0.0

@@ -19,7 +19,8 @@ import numpy as np
 from jaxgan.dissect.characterize import LayerDissection
 from jaxgan.dissect.features import sample_ws, synthesize_features
 from jaxgan.dissect.stats import upsample_features
-from jaxgan.viz.grid import to_uint8
+from jaxgan.viz.grid import save_image_grid, to_uint8
+from jaxgan.viz import manifest as mf
 
 
 def unit_rows(d: LayerDissection) -> list[dict]:
@@ -145,7 +146,6 @@ def unit_sheet(G, variables, d: LayerDissection, units, path, key,
     Each unit's first four overlays are also saved alone, 2 x 2, as
     ``<path stem>/unit<u>.png`` (a square thumbnail for the explorer).
     """
-    from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
     imgs, masks = top_images(G, variables, d, units, key, truncation_psi)
     rows = [list(overlay(i, m)) for i, m in zip(imgs, masks)]
     for u, row in zip(units, rows):
@@ -214,7 +214,6 @@ def manifest_sections(out_dir) -> list[dict]:
     Returns:
       the section list (:mod:`jaxgan.viz.manifest`).
     """
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out_dir)
     data = json.loads((out / "dissection.json").read_text())
     rows, sheets = [], []
@@ -271,7 +270,6 @@ def manifest_sections(out_dir) -> list[dict]:
 
 def write_manifest(out_dir) -> Path:
     """``out_dir/explorer.json`` for a dissection folder (see :func:`manifest_sections`)."""
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out_dir)
     data = json.loads((out / "dissection.json").read_text())
     desc = ", ".join(f"`{n}` ({len(d['units'])} units, {d['num_samples']} samples)"

@@ -24,6 +24,8 @@ from jaxgan.dissect.characterize import dissect
 from jaxgan.dissect.intervene import ablation_curve, intervene_images
 from jaxgan.dissect.study import (concept_study, default_counts, insertion_study, removal_effect,
                                   ws_batches)
+from jaxgan.dissect.artifacts import artifact_study
+from jaxgan.dissect.alpha_opt import optimize_alpha
 
 
 def best_layer(results: dict, concept: str) -> str:
@@ -100,7 +102,6 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
         if alpha_steps > 0:
             if soft_segment_fn is None:
                 raise ValueError("alpha optimisation needs soft_segment_fn (probabilities)")
-            from jaxgan.dissect.alpha_opt import optimize_alpha  # noqa: PLC0415
             alpha, hist = optimize_alpha(G, variables, layer, soft_segment_fn, c, d.high_mean,
                                          key=jax.random.fold_in(key, 3), steps=alpha_steps,
                                          lam=alpha_lam, objective="ablate",
@@ -144,7 +145,6 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
             | {"insertion_mean_after": float(np.mean(entry["insertion"]["after"]))
                if "after" in entry.get("insertion", {}) else None})
     if artifacts is not None:
-        from jaxgan.dissect.artifacts import artifact_study  # noqa: PLC0415
         kw = dict(artifacts)
         layer = kw.pop("layer", layers[0])
         a = artifact_study(G, variables, layer, truncation_psi=truncation_psi,

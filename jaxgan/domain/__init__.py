@@ -3,8 +3,8 @@
 * :mod:`jaxgan.domain.params` — parameterisations (full, StyleSpace offset, Affine+,
   AffineLight+): masks for the optimiser, the domain applied to G's params, counts.
 * :mod:`jaxgan.domain.losses` — consistency toward the frozen source generator.
-* :mod:`jaxgan.domain.setup` — the trainer configuration (``domain`` config group) and
-  the export/loading of domain parameters.
+* :mod:`jaxgan.domain.trainer` — the trainer extension (``domain`` config group);
+  :mod:`jaxgan.domain.setup` — its options and the export/loading of domain parameters.
 * :mod:`jaxgan.domain.mix` — mixing two StyleDomain directions, morph strips.
 * :mod:`jaxgan.domain.evaluate` / :mod:`jaxgan.domain.report` — FD to held-out target
   images, segmenter mask IoU source vs adapted, PNG/JSON/Markdown report.

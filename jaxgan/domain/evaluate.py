@@ -25,6 +25,9 @@ import numpy as np
 from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.stats import FeatureStats
 from jaxgan.nets.segmenter import iou_counts, iou_from_counts, segment
+from jaxgan.data import to_float
+from jaxgan.data.shapes import render_domain, render_shapes
+from jaxgan.domain.mix import generator_fn
 
 LAYOUT_CONCEPTS = ("sky", "ground", "object", "sun")
 #: Exact pixel inverses of the built-in domains (``[-1, 1]`` images), for the segmenter.
@@ -39,8 +42,6 @@ def to_source_fn(domain: str):
 def target_images(domain: str, n: int, resolution: int = 32, seed: int = 12345):
     """Held-out target-domain images ``[n, R, R, 3]`` float32 in [-1, 1] (``seed`` differs
     from every training seed) and their true masks ``{concept: bool [n, R, R]}``."""
-    from jaxgan.data import to_float  # noqa: PLC0415
-    from jaxgan.data.shapes import render_domain, render_shapes  # noqa: PLC0415
     d = (render_domain(n, resolution, seed, domain=domain) if domain
          else render_shapes(n, resolution, seed))
     return to_float(d["image"]), {c: d[f"mask_{c}"] for c in LAYOUT_CONCEPTS}
@@ -77,7 +78,6 @@ def fd(st_a: FeatureStats, st_b: FeatureStats) -> float:
 
 def generate(G, g_vars, z, batch_size: int = 100):
     """Images ``[N, R, R, C]`` of latents ``z`` (const noise, no truncation), batched."""
-    from jaxgan.domain.mix import generator_fn  # noqa: PLC0415
     fn = generator_fn(G, 1.0)
     return np.concatenate([np.asarray(fn(g_vars, z[s:s + batch_size]))
                            for s in range(0, len(z), batch_size)])

@@ -28,13 +28,19 @@ from jaxgan.domain import evaluate as ev
 from jaxgan.domain.mix import domain_generator, mix, morph_strip
 from jaxgan.domain.params import PARAMS
 from jaxgan.domain.setup import load_domain
+from jaxgan.training.config import load_config
+from jaxgan.training.loop import train
+from jaxgan.checkpoint import load_network
+from jaxgan.classify import load_model
+from jaxgan.metrics.features import classifier_features
+from jaxgan.viz.grid import save_image_grid
+from jaxgan.data import to_float
+from jaxgan.data.shapes import render_domain, render_shapes
 
 COLUMNS = ("param", "num_trained", "fd_target", "mask_iou", "mask_iou_shuffled", "train_s")
 
 
 def _train(config: str, out: Path, overrides: list[str], progress: bool) -> float:
-    from jaxgan.training.config import load_config  # noqa: PLC0415
-    from jaxgan.training.loop import train  # noqa: PLC0415
     if (out / "network" / "domain.json").is_file():
         return float(json.loads((out / "train_time.json").read_text())["sec"]) \
             if (out / "train_time.json").is_file() else float("nan")
@@ -75,11 +81,6 @@ def run_report(out, *, params=PARAMS, config: str = "domain_shapes", overrides=(
     Returns:
       the results dict written to ``results.json``.
     """
-    from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    from jaxgan.classify import load_model  # noqa: PLC0415
-    from jaxgan.metrics.features import classifier_features  # noqa: PLC0415
-    from jaxgan.training.config import load_config  # noqa: PLC0415
-    from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(config, list(overrides))
@@ -110,8 +111,6 @@ def run_report(out, *, params=PARAMS, config: str = "domain_shapes", overrides=(
     ncol = 8
     save_image_grid(np.concatenate([cache["images"][:ncol]] + [samples[p][:ncol] for p in params]),
                     out / "compare.png", ncols=ncol)
-    from jaxgan.data import to_float  # noqa: PLC0415
-    from jaxgan.data.shapes import render_domain, render_shapes  # noqa: PLC0415
     n_img = int(cfg.data.num_images)
     train_imgs = (render_domain(n_img, cfg.data.resolution, cfg.seed, domain=domain) if domain
                   else render_shapes(n_img, cfg.data.resolution, cfg.seed))["image"]

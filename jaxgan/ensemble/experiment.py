@@ -38,6 +38,16 @@ from jaxgan.ensemble.conditional import per_class, task_to_generator_classes
 from jaxgan.ensemble.perturb import PerturbSpec, dummy_basis, parse_spec, pca_basis
 from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
 from jaxgan.progress import progress as progress_reporter
+from jaxgan.invert import DistanceWeights, latent_stats, make_projector, ProjectConfig
+from jaxgan.invert.encoder import encode_ws, EncoderTrainConfig, train_encoder
+from jaxgan.invert.project import project
+from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer
+from jaxgan.nets.classifier import classifier_probs, init_classifier
+from jaxgan.nets.configs import ClassifierConfig
+from jaxgan.checkpoint import load_network, save_network
+from jaxgan.dataplus import Inverter
+from jaxgan.nets.lpips import load_lpips
+from jaxgan.ensemble import report
 
 #: Default perturbations: the paper's grid (isotropic sigma 0.1-0.3, PCA top-20 beta 1-3,
 #: style-mixing) on coarse / fine / all layers.
@@ -150,7 +160,6 @@ def latent_cache_key(g_digest: str, images, settings: dict, e_digest: str | None
 
 def inversion_config(cfg: EnsembleConfig, with_encoder: bool):
     """The :class:`jaxgan.invert.ProjectConfig` of the experiment (W+, const noise)."""
-    from jaxgan.invert import DistanceWeights, ProjectConfig  # noqa: PLC0415
     return ProjectConfig(space="wplus", num_steps=cfg.inv_steps, initial_learning_rate=cfg.inv_lr,
                          lr_rampup_length=0.0, lr_rampdown_length=0.25, initial_noise_factor=0.0,
                          optimize_noise=False, noise_init="const", w_avg_samples=2000,
@@ -231,9 +240,6 @@ def invert_batch(G, g, x, inverter, key, start: int):
     :class:`~jaxgan.dataplus.Inverter` runs; its ``project`` import is shadowed at the time
     of writing).
     """
-    from jaxgan.invert import latent_stats, make_projector  # noqa: PLC0415
-    from jaxgan.invert.encoder import encode_ws  # noqa: PLC0415
-    from jaxgan.invert.project import project  # noqa: PLC0415
     cfg = inverter.cfg
     if inverter.E is None:
         return project(G, g, x, cfg, key=key, indices=jnp.arange(len(x)) + start,
@@ -257,9 +263,6 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
     Returns:
       ``(module, variables)``.
     """
-    from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer  # noqa
-    from jaxgan.nets.classifier import init_classifier  # noqa: PLC0415
-    from jaxgan.nets.configs import ClassifierConfig  # noqa: PLC0415
     images_u8, labels = np.asarray(images_u8), np.asarray(labels, np.int32)
     ccfg = ClassifierConfig(img_resolution=images_u8.shape[1], img_channels=images_u8.shape[3],
                             num_classes=num_classes, widths=tuple(cfg.classifier_widths),
@@ -284,7 +287,6 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
 def make_image_probs(classifiers, batch: int = 250):
     """``probs(cls_vars, images_u8) -> [[N, num_classes] per classifier]``: softmax
     probabilities of each classifier on uint8 images (one compiled program, fixed blocks)."""
-    from jaxgan.nets.classifier import classifier_probs  # noqa: PLC0415
     fn = jax.jit(lambda vs, x: tuple(classifier_probs(m, v, x) for m, v in zip(classifiers, vs)))
 
     def probs(cls_vars, images_u8):
@@ -299,14 +301,11 @@ def _load_encoder(G, g, encoder, cfg: EnsembleConfig, cache_dir, g_digest, progr
     """``(E, e_vars, source)``: given, cached/trained, or ``(None, None, 'none')``."""
     if encoder is not None:
         if isinstance(encoder, (str, Path)):
-            from jaxgan.checkpoint import load_network  # noqa: PLC0415
             E, e_vars = load_network(encoder)
             return E, e_vars, str(encoder)
         return (*encoder, "given")
     if cfg.encoder_steps <= 0:
         return None, None, "none"
-    from jaxgan.checkpoint import load_network, save_network  # noqa: PLC0415
-    from jaxgan.invert.encoder import EncoderTrainConfig, train_encoder  # noqa: PLC0415
     ecfg = EncoderTrainConfig(steps=cfg.encoder_steps, batch_size=16, lpips=0.0, l2=1.0,
                               latent=1.0, real=0.0, channel_base=1024, channel_max=64)
     tag = hashlib.sha256(f"{g_digest}{ecfg}{cfg.seed}".encode()).hexdigest()[:24]
@@ -339,7 +338,6 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     Returns:
       the results dict written to ``results.json`` (plus ``cache_hits``).
     """
-    from jaxgan.dataplus import Inverter  # noqa: PLC0415
     t0 = time.perf_counter()
     times = {}
     res = G.cfg.img_resolution
@@ -356,7 +354,6 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     if out is not None and cache_dir is None:
         cache_dir = Path(out) / "cache"
     if cfg.inv_lpips and lp is None:
-        from jaxgan.nets.lpips import load_lpips  # noqa: PLC0415
         lp = load_lpips("vgg16")
     specs = cfg.specs()
 
@@ -485,7 +482,6 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
                         ("reconstruction" if s is None else "image jitter"
                          if isinstance(s, JitterSpec) else s.kind) for s in [None, *specs]}
     if out is not None:
-        from jaxgan.ensemble import report  # noqa: PLC0415
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         report.write_results(results, out)

@@ -10,6 +10,9 @@ import numpy as np
 
 from jaxgan.data import to_float
 from jaxgan.ensemble.conditional import per_class
+from jaxgan.ensemble.views import JitterSpec, make_views, params_for
+from jaxgan.viz.grid import save_image_grid
+from jaxgan.viz import manifest as mf
 
 
 def _pct(x) -> str:
@@ -107,8 +110,6 @@ def save_view_grids(G, g, data, ws, recon_u8, specs, basis, key, cfg, out, num_i
     """``out/<method>.png``: one row per test image: image, reconstruction, ``num_views`` views
     (the same keys as the experiment's first views); ``classes`` ``[N]``: a conditional G's
     class of each image (GAN views rendered with it)."""
-    from jaxgan.ensemble.views import JitterSpec, make_views, params_for  # noqa: PLC0415
-    from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n = min(num_images, len(ws))
@@ -152,7 +153,6 @@ def manifest_sections(results: dict, out) -> list[dict]:
     Returns:
       the section list (:mod:`jaxgan.viz.manifest`).
     """
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out)
     kinds, alphas = results["kinds"], results["alphas"]
     sections = []
@@ -204,7 +204,6 @@ def write_manifest(out, results: dict | None = None) -> Path:
     Args:
       out: the folder :func:`write_results` wrote (``results`` default: its results.json).
     """
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out)
     results = json.loads((out / "results.json").read_text()) if results is None else results
     cfg = results["config"]

@@ -12,6 +12,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jaxgan.nets.lpips import lpips_distance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +76,6 @@ def image_distance(x, y, weights: DistanceWeights, lp=None, pixel_weight=None):
         if lp is None:
             raise ValueError("image_distance: weights.lpips > 0 needs the LPIPS network `lp` "
                              "(jaxgan.nets.lpips.load_lpips('vgg16'))")
-        from jaxgan.nets.lpips import lpips_distance  # noqa: PLC0415
         xm, ym = x, y
         if pixel_weight is not None:
             xm, ym = x * wmap[..., None], y * wmap[..., None]

@@ -33,14 +33,12 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgan import model
-from jaxgan.data.sharding import global_rows, process_rows, replicate
+from jaxgan.sharding import DATA_AXIS, global_rows, process_rows, replicate
 from jaxgan.invert.losses import (DistanceWeights, image_distance, noise_regularizer,
                                   normalize_noise)
 from jaxgan.invert.stats import SPACES, class_means, latent_stats  # noqa: F401  (re-exported)
 from jaxgan.progress import report_step
 
-#: Mesh axis the batch is sharded over (``make_projector(mesh=...)``).
-DATA_AXIS = "data"
 OPTIMIZERS = ("adam", "lbfgs")
 NOISE_INITS = ("random", "const")
 
@@ -219,7 +217,7 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
 
     Args:
       G, cfg, degrade, E: the generator module, settings, degradation and encoder module.
-      mesh: optional mesh with a ``'data'`` axis (:func:`jaxgan.data.sharding.make_data_mesh`;
+      mesh: optional mesh with a ``'data'`` axis (:func:`jaxgan.sharding.make_data_mesh`;
         it may span processes): the batch axis of every input and output is sharded over
         it, everything else replicated.
       progress: report the optimisation step to the open progress reporter
@@ -366,12 +364,12 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
       encoder: ``(E, e_vars)``, needed if ``cfg.domain_weight > 0``.
       stats: ``(mean, std)`` from :func:`latent_stats` (computed when omitted).
       mesh: optional mesh with a ``'data'`` axis, possibly spanning processes
-        (:func:`jaxgan.data.sharding.make_data_mesh`). Then ``targets``, ``indices``,
+        (:func:`jaxgan.sharding.make_data_mesh`). Then ``targets``, ``indices``,
         ``init`` and ``pixel_weight`` are THIS process's rows of the global batch (every
         process passes the same number; the global batch, ``local N * process_count``,
         must divide over the axis), ``indices`` default to the rows' global positions
         (``process_index * local N + arange(local N)``), and the result holds global
-        arrays sharded over the axis (:func:`jaxgan.data.sharding.to_host` gathers them).
+        arrays sharded over the axis (:func:`jaxgan.sharding.to_host` gathers them).
         Every process must call this together. Row i gets what a single-process
         ``project`` of the whole batch gives it (up to float reassociation).
       c: ``[N, c_dim]`` conditions, one per image, required for a conditional generator

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+from jaxgan.viz.grid import save_image, save_image_grid
+from jaxgan.viz import manifest as mf
+from jaxgan.nets.lpips import lpips_distance, min_resolution
 
 #: First index of the held-out shapes scenes (training sets use indices below it).
 SHAPES_HELDOUT_START = 1_000_000
@@ -28,7 +31,6 @@ def reconstruction_metrics(x, rec, lp=None) -> dict[str, np.ndarray]:
     mse = np.mean(np.square(x - rec), axis=(1, 2, 3))
     out = {"mse": mse, "psnr": 10 * np.log10(4.0 / np.maximum(mse, 1e-12))}
     if lp is not None:
-        from jaxgan.nets.lpips import lpips_distance, min_resolution  # noqa: PLC0415
         a, b = jnp.asarray(x, jnp.float32), jnp.asarray(rec, jnp.float32)
         if a.shape[-1] == 1:
             a, b = jnp.repeat(a, 3, -1), jnp.repeat(b, 3, -1)
@@ -46,7 +48,6 @@ def difference_images(x, rec):
 
 def save_sheet(x, rec, path) -> Path:
     """One row per image: target | reconstruction | difference (PNG)."""
-    from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
     x, rec = np.asarray(x, np.float32), np.asarray(rec, np.float32)
     rows = np.stack([x, rec, difference_images(x, rec)], axis=1)      # [N, 3, H, W, C]
     return save_image_grid(rows.reshape(-1, *x.shape[1:]), path, ncols=3)
@@ -71,8 +72,6 @@ def write_manifest(out_dir, x, rec, names, metrics: dict, curves=None,
     Returns:
       the manifest's path.
     """
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
-    from jaxgan.viz.grid import save_image, save_image_grid  # noqa: PLC0415
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     x, rec = np.asarray(x, np.float32), np.asarray(rec, np.float32)

@@ -28,6 +28,9 @@ import jax.numpy as jnp
 
 from jaxgan import assets
 from jaxgan.nets.lpips import resize_images
+from jaxgan.convert.inception import load_inception
+from jaxgan.nets.inception import inception_pool
+from jaxgan.classify import load_model
 
 
 class FeatureNet(NamedTuple):
@@ -118,7 +121,6 @@ def classifier_features(path_or_model, name: str = "classifier") -> FeatureNet:
       classifier's resolution (area down, bilinear up) and converted grey <-> RGB.
     """
     if isinstance(path_or_model, (str, Path)):
-        from jaxgan.classify import load_model  # noqa: PLC0415
         module, variables = load_model(path_or_model)
     else:
         module, variables = path_or_model
@@ -145,8 +147,6 @@ def inception_features(path, resize: int | None = 299) -> FeatureNet:
     Returns:
       A :class:`FeatureNet` named ``'inception'`` (metrics ``fid``, ``kid``, ``pr``), D = 2048.
     """
-    from jaxgan.convert.inception import load_inception  # noqa: PLC0415
-    from jaxgan.nets.inception import inception_pool  # noqa: PLC0415
     module, variables = load_inception(path)
 
     def fn(v, images):

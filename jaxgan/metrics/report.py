@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from jaxgan.viz import manifest as mf
 
 
 def manifest_sections(record: dict, history: list[dict] | None = None) -> list[dict]:
@@ -17,7 +18,6 @@ def manifest_sections(record: dict, history: list[dict] | None = None) -> list[d
     Returns:
       the section list (:mod:`jaxgan.viz.manifest`).
     """
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     res = {k: v for k, v in record["results"].items() if not k.startswith("_")}
     rows = [[k, _num(v)] for k, v in res.items()]
     sections = [mf.table(["metric", "value"], rows, title="Metrics")]
@@ -40,7 +40,6 @@ def manifest_sections(record: dict, history: list[dict] | None = None) -> list[d
 
 def write_manifest(out_dir) -> Path:
     """``out_dir/explorer.json`` from ``metrics.json`` (and ``metrics-log.jsonl``)."""
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out_dir)
     record = json.loads((out / "metrics.json").read_text())
     history = []

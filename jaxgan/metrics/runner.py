@@ -27,6 +27,11 @@ from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.kid import kernel_distance
 from jaxgan.metrics.precision_recall import precision_recall
 from jaxgan.metrics.stats import FeatureStats, cached_stats
+from jaxgan.data import load_digits_dataset, render_shapes, to_float
+from jaxgan.metrics.ppl import compute_ppl
+from jaxgan.nets.lpips import load_lpips
+from jaxgan.data.folder import iter_image_folder
+from jaxgan.data.builders import open_public, read_arrays
 
 PPL_METRICS = {"ppl_wend": dict(sampling="end", crop=False), "ppl2_wend": dict(sampling="end", crop=False),
                "ppl_wfull": dict(sampling="full", crop=False),
@@ -50,19 +55,15 @@ def dataset_batches(data_cfg, num_images: int, batch_size: int, seed: int = 0) -
       batch_size: images per batch (the last may be smaller).
       seed: the shapes renderer's seed (the training run's ``cfg.seed``).
     """
-    from jaxgan.data import to_float  # noqa: PLC0415
     src, res = _get(data_cfg, "source", "shapes"), int(_get(data_cfg, "resolution", 32))
     if src == "shapes":
-        from jaxgan.data import render_shapes  # noqa: PLC0415
         for s in range(0, num_images, batch_size):
             yield to_float(render_shapes(min(batch_size, num_images - s), res, seed, start=s)["image"])
     elif src == "digits":
-        from jaxgan.data import load_digits_dataset  # noqa: PLC0415
         imgs = load_digits_dataset(_get(data_cfg, "split", "train") or "train", res, channels=1)["image"]
         for s in range(0, min(num_images, len(imgs)), batch_size):
             yield to_float(imgs[s:min(s + batch_size, num_images)])
     elif src == "folder":
-        from jaxgan.data.folder import iter_image_folder  # noqa: PLC0415
         if not _get(data_cfg, "path"):
             raise ValueError("data source 'folder' needs data.path")
         buf, n = [], 0
@@ -77,7 +78,6 @@ def dataset_batches(data_cfg, num_images: int, batch_size: int, seed: int = 0) -
         if buf:
             yield to_float(np.stack(buf))
     elif src == "tfds":
-        from jaxgan.data.builders import open_public, read_arrays  # noqa: PLC0415
         ds = open_public(data_cfg["tfds_name"], data_cfg["data_dir"], _get(data_cfg, "split", "train"))
         n = min(num_images, len(ds))
         for s in range(0, n, batch_size):
@@ -217,8 +217,6 @@ def compute_metrics(G, variables, metrics, *, data_cfg=None, feature_net: Featur
         res["_seconds_features"] = round(time.time() - t0, 2)
     for m in metrics:
         if m in PPL_METRICS:
-            from jaxgan.metrics.ppl import compute_ppl  # noqa: PLC0415
-            from jaxgan.nets.lpips import load_lpips  # noqa: PLC0415
             lpips = load_lpips("vgg16") if lpips is None else lpips
             t0 = time.time()
             out = compute_ppl(G, variables, lpips, jax.random.fold_in(key, 3), num_ppl,

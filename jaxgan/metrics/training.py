@@ -15,6 +15,10 @@ from pathlib import Path
 
 import jax
 
+from jaxgan.assets import DEFAULT_FEATURE_NETS
+from jaxgan.metrics.features import make_feature_net
+from jaxgan.metrics.runner import PPL_METRICS, compute_metrics, parse_metrics
+
 
 def metrics_due(cfg, tick: int, final: bool) -> bool:
     """Whether the metrics hook runs at this tick (``cfg.metrics.ticks`` > 0 and names set)."""
@@ -30,9 +34,6 @@ def tick_metrics(cfg, G, g_ema, out_dir, step: int) -> dict:
     Failures (e.g. no feature net trained yet) are reported on stderr and give ``{}``,
     so a metrics problem never stops a training run.
     """
-    from jaxgan.commands.metrics import DEFAULT_FEATURE_NETS  # noqa: PLC0415
-    from jaxgan.metrics.features import make_feature_net  # noqa: PLC0415
-    from jaxgan.metrics.runner import PPL_METRICS, compute_metrics, parse_metrics  # noqa: PLC0415
     m = cfg.metrics
     try:
         names = parse_metrics(str(m.names))

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.data import to_float
+from jaxgan.ops.pixels import to_float
 from jaxgan.nets.configs import ClassifierConfig
 
 

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.data import to_float
+from jaxgan.ops.pixels import to_float
 from jaxgan.nets.classifier import KERNEL_INIT, ConvNormAct, check_images, init_variables
 from jaxgan.nets.configs import SegmenterConfig
 

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jaxgan import model
+from jaxgan.stylex.attfind import unflatten_styles
 
 
 def latent_attack(render: Callable, classify: Callable, latent0, target, *, steps: int = 100,
@@ -109,8 +111,6 @@ def attack_study(sx, enc: dict, images, estimators, thresholds, *, space: str = 
       JSON-able dict: flip rates, mean change sizes, descriptor changes per source class for
       both attacks, and the reconstructions' descriptor values.
     """
-    from jaxgan import model  # noqa: PLC0415
-    from jaxgan.stylex.attfind import unflatten_styles  # noqa: PLC0415
     layout = enc["layout"]
     cond = jnp.asarray(enc["cond_logits"][:n])
     y = np.argmax(np.asarray(cond), -1)

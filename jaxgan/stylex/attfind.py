@@ -26,9 +26,9 @@ coordinate and direction, as the PyTorch re-implementations), kept as the refere
 benchmark's baseline.
 
 **Across processes** (``mesh=``, a mesh with a ``'data'`` axis from
-:func:`jaxgan.data.sharding.make_data_mesh`, possibly spanning processes): the IMAGE axis is
+:func:`jaxgan.sharding.make_data_mesh`, possibly spanning processes): the IMAGE axis is
 sharded. Each process passes its own contiguous rows of the image set (process 0 first,
-equal counts: :func:`jaxgan.data.sharding.process_rows`); :func:`style_min_max` reduces over
+equal counts: :func:`jaxgan.sharding.process_rows`); :func:`style_min_max` reduces over
 all processes' images, :func:`base_outputs` and :func:`attfind_effects` render every image
 on its own process (the effect kernel is ``[N sharded] x [B edits]`` per call) and return
 the whole ``[N, ...]`` result, gathered, on every process, so the greedy selection that
@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgan import model
-from jaxgan.data.sharding import global_rows, process_rows, to_host
+from jaxgan.sharding import DATA_AXIS, global_rows, process_rows, to_host
 
 
 class StyleLayout(NamedTuple):
@@ -144,9 +144,6 @@ def _measure(logits, measure: str):
     if measure == "logit":
         return logits
     raise ValueError(f"measure must be 'prob' or 'logit', got {measure!r}")
-
-
-DATA_AXIS = "data"
 
 
 def _global_rows(local_rows, mesh):

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan import model
+from jaxgan.nets.lpips import lpips_distance
+from jaxgan.training.losses import run_D
 
 
 class StylexLossConfig(NamedTuple):
@@ -49,7 +51,7 @@ def reconstruct(sx, G, g_vars, E, e_vars, frozen, x, noise_mode="const", noise_k
     """``x -> (logits C(x), w = E(x), x_rec = G(w, C(x)))``.
 
     Args:
-      sx: :class:`jaxgan.stylex.model.StylexDefs` (classifier + encoder definitions).
+      sx: :class:`jaxgan.stylex.trainer.StylexExtension` (classifier + encoder definitions).
       G, g_vars: the classifier-conditioned generator.
       E, e_vars: the encoder.
       frozen: ``{'clf': classifier variables, ...}``.
@@ -72,13 +74,11 @@ def encoder_path_loss(sx, G, D, g_vars, e_vars, d_vars, frozen, x, key, *, augme
       ``(loss, metrics)`` with the unweighted terms under ``loss/E/*`` and the classifier
       agreement ``stylex/agree`` (fraction with argmax C(x_rec) == argmax C(x)).
     """
-    from jaxgan.training.losses import run_D  # noqa: PLC0415 - avoid an import cycle
     cfg: StylexLossConfig = sx.loss
     E = sx.E
     logits, w, x_rec = reconstruct(sx, G, g_vars, E, e_vars, frozen, x)
     l1 = jnp.mean(jnp.abs(x - x_rec))
     if cfg.lpips and frozen.get("lpips") is not None:
-        from jaxgan.nets.lpips import lpips_distance  # noqa: PLC0415
         lp = jnp.mean(lpips_distance(frozen["lpips"], x_rec, x))
     else:
         lp = jnp.zeros(())

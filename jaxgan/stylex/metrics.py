@@ -15,6 +15,11 @@ import numpy as np
 
 from jaxgan.data.tasks import LARGE_SIZE, LOW_HORIZON, RED_HUE, object_redness
 from jaxgan.stylex.attfind import apply_attributes
+from jaxgan.metrics.frechet import frechet_distance
+from jaxgan.classify import load_model
+from jaxgan.metrics.features import classifier_penultimate
+from jaxgan.nets.classifier import classifier_probs
+from jaxgan.nets.segmenter import segmenter_logits
 
 
 def _batched(fn, x, batch: int = 250):
@@ -106,7 +111,6 @@ def feature_stats(features):
 def frechet_proxy(feature_fn: Callable, real_images, changed_images, batch: int = 250) -> float:
     """FID-style proxy: Fréchet distance between ``feature_fn`` statistics of real images and
     of changed images (e.g. the shape classifier's penultimate features)."""
-    from jaxgan.metrics.frechet import frechet_distance  # noqa: PLC0415
     fn = jax.jit(feature_fn)
     a = feature_stats(_batched(fn, real_images, batch))
     b = feature_stats(_batched(fn, changed_images, batch))
@@ -126,10 +130,6 @@ def shapes_estimators(segmenter_path: str, shape_classifier_path: str):
       ``(estimators {name: images -> [B]}, thresholds {name: float}, feature_fn)`` where
       ``feature_fn`` gives the shape classifier's penultimate features (for the proxy).
     """
-    from jaxgan.classify import load_model  # noqa: PLC0415
-    from jaxgan.metrics.features import classifier_penultimate  # noqa: PLC0415
-    from jaxgan.nets.classifier import classifier_probs  # noqa: PLC0415
-    from jaxgan.nets.segmenter import segmenter_logits  # noqa: PLC0415
     seg, seg_vars = load_model(segmenter_path)
     shp, shp_vars = load_model(shape_classifier_path)
     concepts = list(seg.cfg.concepts)

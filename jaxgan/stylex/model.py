@@ -1,66 +1,28 @@
-"""StylEx wiring: the classifier-conditioned generator, the encoder and the frozen classifier
-as a configuration of the StyleGAN2 trainer (:mod:`jaxgan.training`), and loading a trained
-StylEx for explaining.
+"""A trained StylEx for explaining (:func:`load_stylex`), and the pretrained-weight helpers
+its trainer extension (:mod:`jaxgan.stylex.trainer`) uses: :func:`transplant` into the wider
+conditioned generator, the encoder from an inversion encoder or from D's backbone.
 
-A training config with a ``stylex`` group (``configs/stylex_shapes.py``) makes
-:func:`jaxgan.training.loop.build_run` call :func:`prepare` (which adds
-``style_cond_dim = num_classes`` to the generator) and :meth:`StylexSetup.attach` (encoder,
-its optimiser, the frozen classifier/LPIPS weights in ``TrainState.frozen`` and the
-encoder-path phase ``e_main``). The run's ``network/`` export then holds ``G_ema``, ``G``,
-``D``, ``E`` and ``stylex.json`` (the classifier path); :func:`load_stylex` reads it back.
+A StylEx run's ``network/`` export holds ``G_ema``, ``G``, ``D``, ``E``, ``classifier/`` and
+``stylex.json`` (the classifier path); :func:`load_stylex` reads it back.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxgan import assets, model
-from jaxgan.nets.configs import EncoderConfig
-from jaxgan.stylex.losses import StylexLossConfig
+from jaxgan.checkpoint import CheckpointError, load_network, resolve_checkpoint
+from jaxgan.classify import load_model
+from jaxgan.nets.classifier import classifier_logits
+from jaxgan.nets.encoder import backbone_from_discriminator
 
 STYLEX_FILE = "stylex.json"
-MODES = ("alternate", "combined")
-
-
-@dataclasses.dataclass(frozen=True)
-class StylexDefs:
-    """Static StylEx pieces held in ``TrainDefs.stylex``.
-
-    Attributes:
-      classifier_fn: ``(clf_variables, images [N, R, R, C]) -> logits [N, K]`` (frozen).
-      E: the encoder module.
-      e_tx: the encoder's optimiser.
-      loss: encoder-path loss weights.
-      mode: ``'alternate'`` (encoder path replaces Gmain every other step) or ``'combined'``.
-      d_on_rec: on even steps D's fakes are the reconstructions ``G(E(x), C(x))`` instead of
-        ``G(z)`` (the reproducibility study's alternating training).
-    """
-    classifier_fn: Callable
-    E: Any
-    e_tx: optax.GradientTransformation
-    loss: StylexLossConfig = StylexLossConfig()
-    mode: str = "alternate"
-    classifier_path: str = ""
-    d_on_rec: bool = True
-
-    def logits(self, frozen, x):
-        """Frozen classifier logits ``[N, K]`` of images ``x``."""
-        return self.classifier_fn(frozen["clf"], x)
-
-
-def classifier_fn_of(module) -> Callable:
-    """``(variables, images) -> logits`` for a :class:`jaxgan.nets.classifier.Classifier`."""
-    from jaxgan.nets.classifier import classifier_logits  # noqa: PLC0415
-    return partial(classifier_logits, module)
 
 
 def transplant(target, source, *, zero_new_rows: bool = True):
@@ -95,70 +57,10 @@ def transplant(target, source, *, zero_new_rows: bool = True):
     return jax.tree_util.tree_map_with_path(put, target)
 
 
-class StylexSetup(NamedTuple):
-    """What :func:`prepare` found: the classifier and the options of the ``stylex`` group."""
-    num_classes: int
-    clf_module: Any
-    clf_vars: Any
-    options: dict
-
-    def attach(self, defs, state, data_info: dict):
-        """Add the encoder, frozen networks and the encoder path to ``(TrainDefs, TrainState)``."""
-        o = self.options
-        g_cfg = defs.G.cfg
-        e_cfg = EncoderConfig(img_resolution=g_cfg.img_resolution, img_channels=g_cfg.img_channels,
-                              w_dim=g_cfg.w_dim, num_ws=g_cfg.num_ws,
-                              channel_base=int(o.get("e_channel_base", 2048)),
-                              channel_max=int(o.get("e_channel_max", 64)))
-        seed_key = jax.random.fold_in(jax.random.key(int(o.get("seed", 0))), 7)
-        E, e_vars = model.init_encoder(e_cfg, seed_key)
-        if o.get("init_from"):
-            state, e_vars = _init_from(o["init_from"], o.get("init_d_from", ""), defs, state,
-                                       E, e_vars)
-        if o.get("init_e_from"):
-            e_vars = _init_encoder_from(o["init_e_from"], e_vars)
-        from jaxgan.training.state import make_optimizer  # noqa: PLC0415
-        e_tx = make_optimizer(float(o.get("e_lr", 0.0025)), tuple(o.get("betas", (0.0, 0.99))))
-        lp = None
-        if o.get("lpips") and float(o.get("loss", {}).get("lpips", 0.1)):
-            from jaxgan.nets.lpips import load_lpips  # noqa: PLC0415
-            lp = load_lpips(o["lpips"])
-        sx = StylexDefs(classifier_fn=classifier_fn_of(self.clf_module), E=E, e_tx=e_tx,
-                        loss=StylexLossConfig(**dict(o.get("loss", {}))),
-                        mode=o.get("mode", "alternate"), classifier_path=str(o["classifier"]),
-                        d_on_rec=bool(o.get("d_on_rec", True)))
-        frozen = {"clf": self.clf_vars}
-        if lp is not None:
-            frozen["lpips"] = lp
-        state = state._replace(e=e_vars, e_opt=e_tx.init(e_vars["params"]), frozen=frozen)
-        return dataclasses.replace(defs, stylex=sx), state
-
-
-def prepare(cfg, data_info: dict) -> StylexSetup:
-    """Load the frozen classifier named by ``cfg.stylex.classifier`` and check it fits the data.
-
-    Raises:
-      ValueError: bad mode, or a classifier whose input size/channels differ from the data.
-    """
-    from jaxgan.classify import load_model  # noqa: PLC0415
-    o = cfg.stylex.to_dict() if hasattr(cfg.stylex, "to_dict") else dict(cfg.stylex)
-    if o.get("mode", "alternate") not in MODES:
-        raise ValueError(f"stylex.mode must be one of {MODES}, got {o.get('mode')!r}")
-    if not o.get("classifier"):
-        raise ValueError("stylex.classifier must name a classifier checkpoint directory")
-    module, variables = load_model(o["classifier"])
-    res, ch = data_info["resolution"], data_info["channels"]
-    if (module.cfg.img_resolution, module.cfg.img_channels) != (res, ch):
-        raise ValueError(f"stylex.classifier {o['classifier']} takes {module.cfg.img_resolution}px "
-                         f"x{module.cfg.img_channels} images, the data is {res}px x{ch}")
-    return StylexSetup(module.cfg.num_classes, module, variables, o)
-
-
 def _init_encoder_from(path, e_vars):
     """The whole encoder from an inversion encoder of the initial G (``jaxgan train-encoder``
     with the same widths): the encoder path then starts from E ~ G^-1 instead of learning
     inversion from the StylEx losses alone."""
-    from jaxgan.checkpoint import load_network  # noqa: PLC0415
     if not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"stylex.init_e_from={path!r} does not exist (an encoder "
                                 "checkpoint written by `jaxgan train-encoder`)")
@@ -174,8 +76,6 @@ def _init_encoder_from(path, e_vars):
 def _init_from(path, d_path, defs, state, E, e_vars):
     """Initialise G and G_ema from a pretrained plain generator (``path``: a checkpoint or a
     run's ``network/``), and D plus the encoder backbone from ``d_path`` (or ``path/D``)."""
-    from jaxgan.checkpoint import load_network, resolve_checkpoint  # noqa: PLC0415
-    from jaxgan.nets.encoder import backbone_from_discriminator  # noqa: PLC0415
     if not Path(assets.resolve(path)).is_dir():
         raise FileNotFoundError(f"stylex.init_from={path!r} does not exist (a pretrained G "
                                 "checkpoint); set stylex.init_from='' to train from scratch")
@@ -185,7 +85,6 @@ def _init_from(path, d_path, defs, state, E, e_vars):
     g = {"params": copy(transplant(state.g["params"], g_src["params"])),
          "buffers": copy(transplant(state.g["buffers"], g_src["buffers"]))}
     state = state._replace(g=g, g_ema=copy(g))
-    from jaxgan.checkpoint import CheckpointError  # noqa: PLC0415
     if d_path:
         _, d_src = load_network(d_path)
     else:
@@ -209,22 +108,6 @@ def _init_from(path, d_path, defs, state, E, e_vars):
     return state, e_vars
 
 
-def export(path, defs, state) -> None:
-    """Write the encoder (``path/E``), a copy of the classifier (``path/classifier``) and
-    ``path/stylex.json`` beside the run's G/D export."""
-    import shutil  # noqa: PLC0415
-    from jaxgan.checkpoint import save_network  # noqa: PLC0415
-    path = Path(path)
-    save_network(path / "E", defs.stylex.E, jax.device_get(state.e), overwrite=True)
-    sx = defs.stylex
-    if sx.classifier_path and Path(assets.resolve(sx.classifier_path)).is_dir():
-        shutil.rmtree(path / "classifier", ignore_errors=True)
-        shutil.copytree(assets.resolve(sx.classifier_path), path / "classifier")
-    (path / STYLEX_FILE).write_text(json.dumps(
-        {"classifier": sx.classifier_path, "mode": sx.mode, "loss": sx.loss._asdict()},
-        indent=2) + "\n")
-
-
 class Stylex(NamedTuple):
     """A trained StylEx for explaining: every network and its variables.
 
@@ -242,7 +125,6 @@ class Stylex(NamedTuple):
 
     def logits(self, x):
         """Classifier logits ``[N, K]`` of images ``x`` ``[N, R, R, C]``."""
-        from jaxgan.nets.classifier import classifier_logits  # noqa: PLC0415
         return classifier_logits(self.clf, self.clf_vars, x)
 
 
@@ -257,8 +139,6 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
     Raises:
       FileNotFoundError: no ``stylex.json`` / ``E`` there.
     """
-    from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    from jaxgan.classify import load_model  # noqa: PLC0415
     path = Path(assets.resolve(path))
     if not (path / STYLEX_FILE).is_file() and (path / "network" / STYLEX_FILE).is_file():
         path = path / "network"

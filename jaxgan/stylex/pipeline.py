@@ -15,9 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets, model
-from jaxgan.data.sharding import process_rows
+from jaxgan.sharding import process_rows
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex.model import Stylex
+from jaxgan.data import make_task_dataset, to_float
+from jaxgan.stylex.metrics import shapes_estimators
+from jaxgan.stylex.report import write_report
 
 
 def task_images(task: str, n: int, resolution: int, seed: int = 0, start: int = 10 ** 6):
@@ -27,7 +30,6 @@ def task_images(task: str, n: int, resolution: int, seed: int = 0, start: int = 
     Returns:
       ``(images [n, R, R, 3] float in [-1, 1], labels [n], factors dict)``.
     """
-    from jaxgan.data import make_task_dataset, to_float  # noqa: PLC0415
     name = task.split(":", 1)[1] if task.startswith("shapes:") else task
     d = make_task_dataset(name, n, resolution, seed, start=start)
     img = np.asarray(to_float(d.pop("image")), np.float32)
@@ -84,7 +86,7 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
         often do); None (default): every coordinate.
       mesh: optional mesh (``'data'`` axis, possibly spanning processes): every process
         passes the same ``enc`` and renders only its own rows
-        (:func:`jaxgan.data.sharding.process_rows`) of the images; the image count must
+        (:func:`jaxgan.sharding.process_rows`) of the images; the image count must
         divide over the mesh. Every process gets the same result.
 
     Returns:
@@ -202,8 +204,6 @@ def report(sx: Stylex, enc: dict, result: dict, images, out, *, k: int = 4,
            segmenter: str = SEGMENTER, shape_classifier: str = SHAPE_CLASSIFIER) -> dict:
     """The explanation report (:func:`jaxgan.stylex.report.write_report`) with the shapes
     factor estimators when their checkpoints exist, and the encoder agreement."""
-    from jaxgan.stylex.metrics import shapes_estimators  # noqa: PLC0415
-    from jaxgan.stylex.report import write_report  # noqa: PLC0415
     m = attfind_model(sx, enc["layout"])
     est = thr = feat = None
     if Path(assets.resolve(segmenter)).is_dir() and Path(assets.resolve(shape_classifier)).is_dir():

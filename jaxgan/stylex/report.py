@@ -12,12 +12,15 @@ import numpy as np
 
 from jaxgan.stylex import counterfactual as cf
 from jaxgan.stylex.attfind import apply_attributes
+from jaxgan.viz.grid import save_image
+from jaxgan.stylex import metrics
+from jaxgan.viz import manifest as mf
+import jax
 
 
 def _save_pair_images(out: Path, stem: str, original, changed) -> dict:
     """Single PNGs of one counterfactual row: ``images/<stem>_original.png`` and
     ``images/<stem>_attr<r>.png`` per attribute rank ``r`` (for the explorer)."""
-    from jaxgan.viz.grid import save_image  # noqa: PLC0415
     (out / "images").mkdir(exist_ok=True)
     orig = f"images/{stem}_original.png"
     save_image(original, out / orig)
@@ -51,7 +54,6 @@ def write_report(out_dir, m, flat, labels, result: dict, *, class_names=(), k: i
     Returns:
       the JSON dict.
     """
-    from jaxgan.stylex import metrics  # noqa: PLC0415
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     smin, smax, shift = result["smin"], result["smax"], result["shift"]
@@ -89,7 +91,6 @@ def write_report(out_dir, m, flat, labels, result: dict, *, class_names=(), k: i
             o, ch, pb, pa = cf.counterfactuals(m.render, m.classify, flat[src[0]], attrs[:k],
                                                smin, smax, shift, c)
             allk = apply_attributes(jnp.asarray(flat[src[0]])[None], attrs[:k], smin, smax, shift)
-            import jax  # noqa: PLC0415
             img_all = np.asarray(m.render(allk))
             p_all = float(np.asarray(jax.nn.softmax(m.classify(jnp.asarray(img_all)), -1))[0, c])
             cf.save_image_explanation(out / entry["sheet"], o,
@@ -131,7 +132,6 @@ def manifest_sections(out_dir, rep: dict | None = None) -> list[dict]:
     Returns:
       the section list.
     """
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out_dir)
     rep = json.loads((out / "report.json").read_text()) if rep is None else rep
     k = rep["k"]
@@ -178,7 +178,6 @@ def manifest_sections(out_dir, rep: dict | None = None) -> list[dict]:
 
 def write_manifest(out_dir, rep: dict | None = None) -> Path:
     """``out_dir/explorer.json`` for a StylEx report (see :func:`manifest_sections`)."""
-    from jaxgan.viz import manifest as mf  # noqa: PLC0415
     out = Path(out_dir)
     rep = json.loads((out / "report.json").read_text()) if rep is None else rep
     agree = rep.get("agreement_C(G(E(x)))=C(x)")

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from jaxgan.errors import CheckpointDamagedError, one_line
 
@@ -26,13 +27,41 @@ from jaxgan.errors import CheckpointDamagedError, one_line
 UNSAVED_FIELDS = ("frozen",)
 
 
+#: The state field whose entries are stored beside the others (extension state).
+FLAT_FIELD = "ext"
+
+
 def saved_fields(state):
     """The part of a state NamedTuple that checkpoints hold, as a dict: fields that are
     None (features a run does not use) and :data:`UNSAVED_FIELDS` are left out, so plain
-    runs keep the same checkpoint layout whatever optional fields the state grows."""
+    runs keep the same checkpoint layout whatever optional fields the state grows; the
+    entries of :data:`FLAT_FIELD` (extension state) are stored beside the other fields.
+
+    Raises:
+      ValueError: an extension entry named like a state field.
+    """
     if not hasattr(state, "_asdict"):
         return state
-    return {k: v for k, v in state._asdict().items() if v is not None and k not in UNSAVED_FIELDS}
+    out = {k: v for k, v in state._asdict().items()
+           if v is not None and k not in UNSAVED_FIELDS and k != FLAT_FIELD}
+    for k, v in (getattr(state, FLAT_FIELD, None) or {}).items():
+        if k in state._fields:
+            raise ValueError(f"extension state entry {k!r} is named like a state field")
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def _unflatten_state(abstract_state, restored: dict, unsaved):
+    """The state NamedTuple of a restored :func:`saved_fields` dict (the structure of
+    ``abstract_state``; unsaved fields from ``unsaved``)."""
+    fields = {k: None for k in abstract_state._fields}
+    fields.update({k: getattr(unsaved, k, None) for k in UNSAVED_FIELDS if k in fields})
+    fields.update({k: v for k, v in restored.items() if k in fields})
+    like = getattr(abstract_state, FLAT_FIELD, None)
+    if like is not None:
+        fields[FLAT_FIELD] = {k: restored.get(k) for k in like}
+    return type(abstract_state)(**fields)
 
 
 class TrainCheckpointer:
@@ -108,10 +137,7 @@ class TrainCheckpointer:
             meta=ocp.args.JsonRestore()))
         restored = jax.tree.unflatten(jax.tree.structure(target), jax.tree.leaves(out.state))
         if hasattr(abstract_state, "_replace"):
-            extra = {k: getattr(unsaved, k, None) for k in UNSAVED_FIELDS
-                     if k in abstract_state._fields}
-            restored = type(abstract_state)(**{**{k: None for k in abstract_state._fields},
-                                               **extra, **restored})
+            restored = _unflatten_state(abstract_state, restored, unsaved)
         return restored, dict(out.data), dict(out.meta)
 
     def restore_latest_good(self, abstract_state, unsaved=None,
@@ -168,7 +194,6 @@ class TrainCheckpointer:
                 if src.exists():
                     os.replace(src, dest / f"{step}-{stamp}")
         if jax.process_count() > 1:
-            from jax.experimental import multihost_utils  # noqa: PLC0415
             multihost_utils.sync_global_devices("jaxgan:checkpoint:damaged")
         self._mngr.reload()
         return dest

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
+from jaxgan.data import load_digits_dataset, load_image_folder
+from jaxgan.data.builders import open_public, open_source, write_dataset
 from jaxgan.data.pipeline import Compose, NormalizeImage, RandomFlipX, make_iterator
+from jaxgan.data.tasks import shapes_source
 from jaxgan.training.rundir import array_fingerprint
 
 
@@ -34,7 +38,6 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0, check=None):
       ``(source, info)``: a random-access source of ``{'image': uint8 [R, R, C], 'label'?}``
       and ``{'resolution', 'channels', 'num_classes', 'class_names', 'size'}``.
     """
-    from jaxgan.data.builders import open_public, open_source, write_dataset  # noqa: PLC0415
     d = data_cfg
     data_dir = Path(d.data_dir) if d.data_dir else Path(out_dir) / "dataset"
     res = int(d.resolution)
@@ -60,28 +63,13 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0, check=None):
                          class_names=names if len(names) == n_cls else [], size=len(src))
     class_names: list[str] = []
     if d.source == "shapes":
-        from jaxgan.data import make_task_dataset, render_shapes  # noqa: PLC0415
-        if d.task:
-            arrays = make_task_dataset(d.task, int(d.num_images), res, seed)
-            from jaxgan.data import get_task  # noqa: PLC0415
-            task = get_task(d.task)
-            n_cls, class_names = task.num_classes, list(task.class_names or [])
-        else:
-            arrays, n_cls = render_shapes(int(d.num_images), res, seed), 0
-        name = _name("shapes", d.task, res, d.num_images, seed)
-        if d.get("domain", ""):              # a target domain (jaxgan.domain, few-shot)
-            from jaxgan.data.shapes import render_domain  # noqa: PLC0415
-            if d.task:
-                raise ValueError("data.domain and data.task cannot be combined")
-            arrays = render_domain(int(d.num_images), res, seed, domain=d.domain)
-            name = _name("shapes", d.domain, res, d.num_images, seed)
+        arrays, n_cls, class_names, tag = shapes_source(d, res, seed)
+        name = _name("shapes", tag, res, d.num_images, seed)
     elif d.source == "digits":
-        from jaxgan.data import load_digits_dataset  # noqa: PLC0415
         arrays = load_digits_dataset(d.split, res, channels=1)
         n_cls, class_names = 10, [str(i) for i in range(10)]
         name = _name("digits", d.split, res)
     elif d.source == "folder":
-        from jaxgan.data import load_image_folder  # noqa: PLC0415
         if not d.path:
             raise ValueError("data.source='folder' needs data.path")
         arrays = load_image_folder(d.path, res)
@@ -106,7 +94,6 @@ def build_source(data_cfg, out_dir: Path, seed: int = 0, check=None):
     if jax.process_index() == 0:
         write_dataset(keep, name, data_dir, metadata={"class_names": class_names})
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils  # noqa: PLC0415
         multihost_utils.sync_global_devices(f"jaxgan:dataset:{name}")
         if jax.process_index() != 0:
             write_dataset(keep, name, data_dir, metadata={"class_names": class_names})

@@ -15,6 +15,8 @@ import jax
 import ml_collections
 
 from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
+from jaxgan.training.data import build_source
+from jaxgan.training.loop import _export, build_run, export_class_names
 
 
 def load_run_config(run_dir) -> ml_collections.ConfigDict:
@@ -44,8 +46,6 @@ def export_snapshot(run_dir, out_dir=None, step: int | None = None) -> dict:
     Raises:
       FileNotFoundError: no run / no checkpoints / no checkpoint at ``step``.
     """
-    from jaxgan.training.data import build_source  # noqa: PLC0415
-    from jaxgan.training.loop import _export, build_run, export_class_names  # noqa: PLC0415
 
     run = Path(run_dir)
     cfg = load_run_config(run)

@@ -24,12 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import model
+from jaxgan import sharding as shd
 from jaxgan.checkpoint import save_network
 from jaxgan.progress import progress as progress_reporter
+from jaxgan.sharding import to_host
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
-from jaxgan.data.sharding import to_host
-from jaxgan.training import sharding as shd
+from jaxgan.metrics.training import metrics_due, tick_metrics
+from jaxgan.training.augment import augment, augment_preset
 from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
+from jaxgan.training.extension import load_extensions, owner
 from jaxgan.training.data import build_source, make_batches
 from jaxgan.training.losses import LossConfig
 from jaxgan.training.rundir import RunLock, check_resume, record, validate_config, write_record
@@ -75,11 +78,9 @@ def build_run(cfg, data_info: dict):
     c_dim = data_info["num_classes"] if cfg.data.cond else 0
     g_kw = dict(cfg.G)
     d_kw = dict(cfg.D)
-    sx = None
-    if "stylex" in cfg:                    # StylEx: a configuration of this trainer
-        from jaxgan.stylex.model import prepare  # noqa: PLC0415
-        sx = prepare(cfg, data_info)
-        g_kw["style_cond_dim"] = sx.num_classes
+    exts = load_extensions(cfg, data_info)   # the config's other groups name extensions
+    for ext in exts:
+        g_kw = ext.generator_config(g_kw)
     if jax.default_backend() == "cpu" and not cfg.run.allow_low_precision_on_cpu:
         g_kw["num_fp16_res"] = d_kw["num_fp16_res"] = 0   # bf16 on CPU is slow: off by default
     g_cfg = GeneratorConfig.from_dict({**g_kw, "img_resolution": res, "img_channels": channels,
@@ -94,7 +95,6 @@ def build_run(cfg, data_info: dict):
         raise ValueError(f"augment.mode must be 'ada', 'fixed' or 'noaug', got {a.mode!r}")
     augment_fn = None
     if a.mode != "noaug":
-        from jaxgan.training.augment import augment, augment_preset  # noqa: PLC0415
         aug_cfg = augment_preset(a.preset)
         augment_fn = lambda img, p, key: augment(img, p, key, aug_cfg)  # noqa: E731
     G, D, state = init_state(g_cfg, d_cfg, jax.random.key(cfg.seed), g_tx, d_tx,
@@ -104,12 +104,10 @@ def build_run(cfg, data_info: dict):
         g_reg_interval=o.g_reg_interval, d_reg_interval=o.d_reg_interval,
         ema_kimg=cfg.ema_kimg, ema_rampup=cfg.ema_rampup, augment=augment_fn,
         ada_target=a.target if a.mode == "ada" else None, ada_interval=a.interval,
-        ada_kimg=a.kimg, matmul_precision=_precision(cfg.run.get("matmul_precision", "float32")))
-    if sx is not None:
-        defs, state = sx.attach(defs, state, data_info)
-    if "domain" in cfg:                    # few-shot domain adaptation: also a configuration
-        from jaxgan.domain.setup import attach as attach_domain  # noqa: PLC0415
-        defs, state = attach_domain(cfg, defs, state)
+        ada_kimg=a.kimg, matmul_precision=_precision(cfg.run.get("matmul_precision", "float32")),
+        extensions=exts)
+    for ext in exts:
+        defs, state = ext.attach(cfg, defs, state)
     return defs, state
 
 
@@ -249,7 +247,6 @@ def _train(cfg, out: Path, ckpt: TrainCheckpointer, stop_after_steps, progress,
             rec = {"step": step, "kimg": step * cfg.batch_size / 1000, "sec": round(dt, 3),
                    "img_per_s": n_tick * cfg.batch_size / max(dt, 1e-9), **means}
             tick = step // tick_steps
-            from jaxgan.metrics.training import metrics_due, tick_metrics  # noqa: PLC0415
             if metrics_due(cfg, tick, step == total_steps):   # cfg.metrics: FD/KD/PR/PPL of G_ema
                 g_host = to_host(ema_generator(defs, state))   # collective: every process
                 if _is_main():
@@ -320,19 +317,14 @@ def _export(path: Path, defs: TrainDefs, state: TrainState, class_names=()) -> N
     state = to_host(state)
     if not _is_main():
         return
-    g_ema, g, d = state.g_ema, state.g, state.d
-    if defs.domain is not None:            # domain runs: the adapted (baked) generators
-        g_ema = ema_generator(defs, state)
-        g = {**g, "params": defs.domain.effective(g["params"], state.dom)}
+    own = owner(defs)                      # an extension may bake its parameters into G
+    g_ema = ema_generator(defs, state)
+    g = {**state.g, "params": own.g_params(own.g_tree(state))}
     save_network(path / "G_ema", defs.G, g_ema, overwrite=True, class_names=class_names)
     save_network(path / "G", defs.G, g, overwrite=True, class_names=class_names)
-    save_network(path / "D", defs.D, d, overwrite=True, class_names=class_names)
-    if defs.stylex is not None:
-        from jaxgan.stylex.model import export  # noqa: PLC0415
-        export(path, defs, state)
-    if defs.domain is not None:
-        from jaxgan.domain.setup import export as export_domain  # noqa: PLC0415
-        export_domain(path, defs, state)
+    save_network(path / "D", defs.D, state.d, overwrite=True, class_names=class_names)
+    for ext in defs.extensions:
+        ext.export(path, defs, state)
 
 
 def sanitize_name(s: str) -> str:

@@ -58,7 +58,7 @@ def sample_ws(G: Generator, g_vars, z, c, key, style_mixing_prob: float):
 def run_G(G: Generator, g_vars, z, c, key, style_mixing_prob: float, style_cond=None):
     """Training-mode generator: :func:`sample_ws`, then synthesis with random noise.
 
-    ``style_cond`` ``[N, K]`` (StylEx: classifier logits) is appended to every w before the
+    ``style_cond`` ``[N, K]`` (an extension's condition, e.g. classifier logits) is appended to every w before the
     synthesis (:func:`jaxgan.model.condition_ws`); the returned ws are the mapping's.
 
     Returns:
@@ -130,8 +130,8 @@ def d_main_loss(d_params, d_vars, g_vars, G, D, real, c_real, z, c_gen, key, *, 
     """``softplus(D(G(z))) + softplus(-D(x))``; G runs in training mode, without gradients.
 
     Args:
-      fake: optional ``[N, R, R, C]`` fakes to use instead of ``G(z)`` (StylEx: the encoder
-        path's reconstructions); G is then not run and ``g_vars`` comes back unchanged.
+      fake: optional ``[N, R, R, C]`` fakes to use instead of ``G(z)`` (an extension's, e.g.
+        reconstructions of the reals); G is then not run and ``g_vars`` comes back unchanged.
 
     Returns:
       ``(loss, (new_g_vars, real_logits [N], gen_logits [N]))``.

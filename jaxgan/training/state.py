@@ -23,12 +23,13 @@ class TrainState(NamedTuple):
       g_opt, d_opt: optax states (one per network, shared by its main and reg phases).
       pl_mean: path-length running mean.
       ada: ADA controller (probability ``ada.p`` and the sign statistics).
-      e, e_opt: StylEx encoder variables ``{'params'}`` and its optax state (None in plain runs).
-      frozen: StylEx frozen networks, e.g. ``{'clf': classifier variables, 'lpips': weights}``,
-        or a domain run's source generator ``{'g_src': ...}`` (never updated; None in plain runs).
-      dom, dom_ema: domain-adaptation parameters (``jaxgan.domain``: style offsets, low-rank
-        affine updates) and their EMA; None in plain runs and for parameterisations without
-        extra parameters. ``g_opt`` then covers ``{'g': g['params'], 'dom': dom}``.
+      ext: what trainer extensions (:mod:`jaxgan.training.extension`) train or update: a
+        flat dict shared by the run's extensions, e.g. an encoder and its optax state
+        ``{'e', 'e_opt'}``; checkpoints store its entries beside the fields above. None in
+        plain runs.
+      frozen: networks the extensions read and never update (a classifier, LPIPS weights,
+        a source generator); rebuilt from the config on resume, never checkpointed. None in
+        plain runs.
     """
     step: jax.Array
     g: dict
@@ -38,11 +39,8 @@ class TrainState(NamedTuple):
     d_opt: Any
     pl_mean: jax.Array
     ada: AdaState
-    e: dict | None = None
-    e_opt: Any = None
+    ext: dict | None = None
     frozen: dict | None = None
-    dom: dict | None = None
-    dom_ema: dict | None = None
 
 
 def make_optimizer(lr: float = 0.0025, betas=(0.0, 0.99), eps: float = 1e-8,

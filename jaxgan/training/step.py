@@ -10,6 +10,9 @@ regularisation phases run every ``g_reg_interval`` / ``d_reg_interval`` iteratio
 Keys: each phase uses ``fold_in(fold_in(key, state.step), phase_id)``, so a run is a
 deterministic function of the root key and resumes exactly.
 
+Extensions (:mod:`jaxgan.training.extension`, ``defs.extensions``) add terms, phases and
+state through hooks; with none the phases are the plain recipe.
+
 Batch: ``{'image': [N, R, R, C] float32 in [-1, 1], 'c': [N, c_dim] float32}``.
 """
 from __future__ import annotations
@@ -25,10 +28,12 @@ from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.generator import Generator
 from jaxgan.training import losses
 from jaxgan.training.augment import ada_accumulate, ada_update
+from jaxgan.training.extension import TrainerExtension, owner
 from jaxgan.training.losses import LossConfig
 from jaxgan.training.state import TrainState
 
-PHASES = {"g_main": 0, "g_reg": 1, "d_main": 2, "d_reg": 3, "finish": 4, "e_main": 5}
+#: Phase ids of the plain recipe (keys are folded with them); extensions use ids >= 5.
+PHASES = {"g_main": 0, "g_reg": 1, "d_main": 2, "d_reg": 3, "finish": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,17 +53,20 @@ class TrainDefs:
     ada_target: float | None = None          # None: fixed p
     ada_interval: int = 4
     ada_kimg: float = 500.0
-    # StylEx (``jaxgan.stylex.model.StylexDefs``): classifier-conditioned G, encoder path.
-    stylex: Any = None
-    # Domain adaptation (``jaxgan.domain.setup.DomainDefs``): masked G/domain parameters.
-    domain: Any = None
+    # Trainer extensions named by the config's groups (jaxgan.training.extension).
+    extensions: tuple[TrainerExtension, ...] = ()
     # jax.default_matmul_precision for every phase ('float32', 'tensorfloat32', 'default', ...);
     # None leaves JAX's default (TF32 for float32 convolutions on recent NVIDIA GPUs).
     matmul_precision: str | None = "float32"
 
 
+def phase_key(key, state, phase_id: int):
+    """The key of one phase of iteration ``state.step`` from the run's root ``key``."""
+    return jax.random.fold_in(jax.random.fold_in(key, state.step), phase_id)
+
+
 def _key(key, state, phase):
-    return jax.random.fold_in(jax.random.fold_in(key, state.step), PHASES[phase])
+    return phase_key(key, state, PHASES[phase])
 
 
 def _latents(defs: TrainDefs, batch, key):
@@ -71,46 +79,45 @@ def _latents(defs: TrainDefs, batch, key):
 
 
 def _style_cond(defs: TrainDefs, state: TrainState, batch, key):
-    """StylEx: frozen-classifier logits of the reals, shuffled as :func:`_latents` shuffles
-    the labels (same ``key``); None in plain runs."""
-    if defs.stylex is None:
-        return None
+    """An extension's condition of the generated images from the reals, shuffled as
+    :func:`_latents` shuffles the labels (same ``key``); None without one."""
     _, kc = jax.random.split(key)
     n = batch["image"].shape[0]
-    x = batch["image"][jax.random.permutation(kc, n)]
-    return jax.lax.stop_gradient(defs.stylex.logits(state.frozen, x))
+    for ext in defs.extensions:
+        sc = ext.style_cond(state, batch["image"][jax.random.permutation(kc, n)])
+        if sc is not None:
+            return jax.lax.stop_gradient(sc)
+    return None
 
 
 def _g_tree(defs: TrainDefs, state: TrainState):
-    """What G's optimiser trains: ``g['params']``, or ``{'g', 'dom'}`` in domain runs."""
-    if defs.domain is None:
-        return state.g["params"]
-    return {"g": state.g["params"], "dom": state.dom}
+    """What G's optimiser trains: ``g['params']``, or what the owning extension says."""
+    return owner(defs).g_tree(state)
 
 
 def _g_params(defs: TrainDefs, tree):
-    """The G params that render: the tree itself, or the domain applied (domain runs)."""
-    return tree if defs.domain is None else defs.domain.effective(tree["g"], tree["dom"])
+    """The G params that render, from :func:`_g_tree`'s tree."""
+    return owner(defs).g_params(tree)
+
+
+def _g_buffers(defs: TrainDefs, state: TrainState, buffers):
+    """G's buffers after a phase ran G in training mode (extensions may keep the old)."""
+    for ext in defs.extensions:
+        buffers = ext.g_buffers(state, buffers)
+    return buffers
 
 
 def _g_apply(defs: TrainDefs, state: TrainState, grads, tree, buffers):
-    """Optimiser update of G's tree; domain runs update only the masked leaves and keep the
-    source buffers unless ``domain.update_buffers``."""
+    """Optimiser update of G's tree (stored by the owning extension, if any) and buffers."""
     updates, g_opt = defs.g_tx.update(grads, state.g_opt, tree)
-    if defs.domain is None:
-        return state._replace(g={"params": optax.apply_updates(tree, updates), "buffers": buffers},
-                              g_opt=g_opt)
-    new = defs.domain.apply_updates(tree, updates)
-    if not defs.domain.update_buffers:
-        buffers = state.g["buffers"]
-    return state._replace(g={"params": new["g"], "buffers": buffers}, dom=new["dom"], g_opt=g_opt)
+    buffers = _g_buffers(defs, state, buffers)
+    state = owner(defs).g_store(state, tree, updates)
+    return state._replace(g={"params": state.g["params"], "buffers": buffers}, g_opt=g_opt)
 
 
 def ema_generator(defs: TrainDefs, state: TrainState):
-    """G_ema variables that render samples (the EMA domain applied in domain runs)."""
-    if defs.domain is None:
-        return state.g_ema
-    return {**state.g_ema, "params": defs.domain.effective(state.g_ema["params"], state.dom_ema)}
+    """G_ema variables that render samples and exports (an extension may transform them)."""
+    return owner(defs).ema_generator(state)
 
 
 def _pl_term(defs, state, g_params, z, c, key, gain, style_cond=None):
@@ -135,19 +142,18 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
         if both:
             pl, (_, pl_mean, _) = _pl_term(defs, state, p, z, c, k_pl, 1.0, sc)
             loss = loss + pl
-        cons = jnp.zeros((), jnp.float32)
-        if defs.domain is not None:     # consistency toward the frozen source G (own key)
-            z_c = jax.random.normal(jax.random.fold_in(key, 99), z.shape)
-            cons = defs.domain.consistency_term(defs.G, state.frozen, p, state.g, z_c)
-        return loss + cons, (g_vars["buffers"], pl_mean, cons)
+        extra: dict = {}
+        for ext in defs.extensions:     # extensions' terms (they derive their own keys)
+            term, m = ext.g_main_term(defs, state, p, z, key)
+            if term is not None:
+                loss = loss + term
+            extra.update(m)
+        return loss, (g_vars["buffers"], pl_mean, extra)
 
     tree = _g_tree(defs, state)
-    (loss, (buffers, pl_mean, cons)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
+    (loss, (buffers, pl_mean, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
     state = _g_apply(defs, state, grads, tree, buffers)._replace(pl_mean=pl_mean)
-    metrics = {"loss/G/main": loss}
-    if defs.domain is not None:
-        metrics["loss/G/consistency"] = cons
-    return state, metrics
+    return state, {"loss/G/main": loss, **extra}
 
 
 def g_reg(defs: TrainDefs, state: TrainState, batch, key):
@@ -169,11 +175,13 @@ def g_reg(defs: TrainDefs, state: TrainState, batch, key):
     return state, {"loss/G/pl": loss, "pl/lengths": jnp.mean(lengths), "pl/mean": pl_mean}
 
 
-def d_main(defs: TrainDefs, state: TrainState, batch, key, rec: bool = False):
+def d_main(defs: TrainDefs, state: TrainState, batch, key, fakes: Callable | None = None):
     """Dmain (or Dboth without lazy regularisation).
 
-    With ``rec`` (StylEx, :func:`d_main_rec`) the fakes are the encoder path's reconstructions
-    ``G(E(x), C(x))`` of the batch instead of ``G(z)``.
+    Args:
+      fakes: optional ``fakes(defs, state, g_vars, images) -> [N, R, R, C]``: D's fakes
+        for this batch instead of ``G(z)`` (an extension's phase, e.g. reconstructions of
+        the reals); G is then not run and no latents are drawn.
     """
     key = _key(key, state, "d_main")
     k_lat, k_loss, k_r1 = jax.random.split(key, 3)
@@ -181,10 +189,8 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key, rec: bool = False):
 
     g_vars = {**state.g, "params": _g_params(defs, _g_tree(defs, state))}
     z = c = sc = fake = None
-    if rec:                            # no latents or style condition: G(z) is not drawn
-        from jaxgan.stylex.losses import reconstruct  # noqa: PLC0415 - StylEx only
-        fake = reconstruct(defs.stylex, defs.G, g_vars, defs.stylex.E, state.e, state.frozen,
-                           batch["image"])[2]
+    if fakes is not None:
+        fake = fakes(defs, state, g_vars, batch["image"])
     else:
         z, c = _latents(defs, batch, k_lat)
         sc = _style_cond(defs, state, batch, k_lat)
@@ -202,20 +208,12 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key, rec: bool = False):
     (loss, (buffers, real_logits, gen_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.d["params"])
     updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
-    if defs.domain is not None and not defs.domain.update_buffers:
-        buffers = state.g["buffers"]
+    buffers = _g_buffers(defs, state, buffers)
     state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
                            d_opt=d_opt, g={**state.g, "buffers": buffers})
     state = state._replace(ada=ada_accumulate(state.ada, real_logits))
     return state, {"loss/D/main": loss, "scores/real": jnp.mean(real_logits),
                    "scores/fake": jnp.mean(gen_logits), "signs/real": jnp.mean(jnp.sign(real_logits))}
-
-
-def d_main_rec(defs: TrainDefs, state: TrainState, batch, key):
-    """StylEx Dmain on the encoder path's reconstructions (as the reproducibility study's
-    alternating training): without it the encoder path's adversarial term can be met by one
-    scene that D rates real, which D never learns to reject (the encoder path collapses)."""
-    return d_main(defs, state, batch, key, rec=True)
 
 
 def d_reg(defs: TrainDefs, state: TrainState, batch, key):
@@ -233,28 +231,6 @@ def d_reg(defs: TrainDefs, state: TrainState, batch, key):
                            d_opt=d_opt)
     state = state._replace(ada=ada_accumulate(state.ada, real_logits))
     return state, {"loss/D/r1": loss, "r1/penalty": jnp.mean(penalty)}
-
-
-def e_main(defs: TrainDefs, state: TrainState, batch, key):
-    """StylEx encoder path: x -> E(x) -> G(E(x), C(x)); reconstruction (L1 + LPIPS), latent
-    cycle, classifier KL and adversarial losses (:func:`jaxgan.stylex.losses.encoder_path_loss`);
-    updates G (with ``g_tx``, sharing ``g_opt``) and E (``defs.stylex.e_tx``)."""
-    from jaxgan.stylex.losses import encoder_path_loss  # noqa: PLC0415 - StylEx only
-    key = _key(key, state, "e_main")
-
-    def loss_fn(gp, ep):
-        return encoder_path_loss(defs.stylex, defs.G, defs.D, {**state.g, "params": gp},
-                                 {**state.e, "params": ep}, state.d, state.frozen,
-                                 batch["image"], key, augment=defs.augment, p=state.ada.p)
-
-    (loss, metrics), (g_grads, e_grads) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
-        state.g["params"], state.e["params"])
-    g_upd, g_opt = defs.g_tx.update(g_grads, state.g_opt, state.g["params"])
-    e_upd, e_opt = defs.stylex.e_tx.update(e_grads, state.e_opt, state.e["params"])
-    state = state._replace(
-        g={**state.g, "params": optax.apply_updates(state.g["params"], g_upd)}, g_opt=g_opt,
-        e={**state.e, "params": optax.apply_updates(state.e["params"], e_upd)}, e_opt=e_opt)
-    return state, {"loss/E/total": loss, **metrics}
 
 
 def ema_beta(defs: TrainDefs, nimg):
@@ -275,9 +251,8 @@ def finish(defs: TrainDefs, state: TrainState, batch, key):
              "buffers": state.g["buffers"]}
     step = state.step + 1
     state = state._replace(step=step, g_ema=g_ema)
-    if state.dom is not None:          # domain parameters: the same EMA
-        state = state._replace(dom_ema=jax.tree.map(lambda p, e: p + beta * (e - p), state.dom,
-                                                    state.dom_ema))
+    for ext in defs.extensions:
+        state = ext.finish(defs, state, beta)
     metrics = {"ema/beta": beta, "augment/p": state.ada.p}
     if defs.ada_target is not None and defs.augment is not None:
         state = state._replace(ada=ada_update(state.ada, batch_size=defs.batch_size,
@@ -287,13 +262,19 @@ def finish(defs: TrainDefs, state: TrainState, batch, key):
 
 
 class StepFns(NamedTuple):
+    """The jitted phases: the plain recipe's (None when off) and the extensions' by name."""
     g_main: Callable
     g_reg: Callable | None
     d_main: Callable
     d_reg: Callable | None
     finish: Callable
-    e_main: Callable | None = None      # StylEx encoder path
-    d_main_rec: Callable | None = None  # StylEx: Dmain on the reconstructions (even steps)
+    extra: dict[str, Callable] | None = None
+
+    def phase(self, name: str) -> Callable:
+        """The jitted phase called ``name``."""
+        if name in self._fields and name != "extra":
+            return getattr(self, name)
+        return (self.extra or {})[name]
 
 
 class _WithPrecision:
@@ -326,10 +307,24 @@ def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
         return jf if defs.matmul_precision is None else _WithPrecision(jf, defs.matmul_precision)
     use_greg = defs.g_reg_interval is not None and defs.loss.pl_weight > 0
     use_dreg = defs.d_reg_interval is not None and defs.loss.r1_gamma != 0
+    extra = {name: jit(fn) for ext in defs.extensions for name, fn in ext.phases().items()}
     return StepFns(jit(g_main), jit(g_reg) if use_greg else None, jit(d_main),
-                   jit(d_reg) if use_dreg else None, jit(finish),
-                   jit(e_main) if defs.stylex is not None else None,
-                   jit(d_main_rec) if defs.stylex is not None and defs.stylex.d_on_rec else None)
+                   jit(d_reg) if use_dreg else None, jit(finish), extra)
+
+
+def plan(fns: StepFns, defs: TrainDefs, step: int) -> list[str]:
+    """The phase names of iteration ``step`` in order: ``g_main, [g_reg], d_main, [d_reg],
+    finish`` (lazy regularisation every interval), then as each extension reschedules it."""
+    names = ["g_main"]
+    if fns.g_reg is not None and step % defs.g_reg_interval == 0:
+        names.append("g_reg")
+    names.append("d_main")
+    if fns.d_reg is not None and step % defs.d_reg_interval == 0:
+        names.append("d_reg")
+    names.append("finish")
+    for ext in defs.extensions:
+        names = ext.schedule(step, names)
+    return names
 
 
 def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, step: int):
@@ -339,25 +334,7 @@ def train_step(fns: StepFns, defs: TrainDefs, state: TrainState, batch, key, ste
       ``(state, metrics)`` with metrics still on device.
     """
     metrics: dict[str, Any] = {}
-    # StylEx: 'alternate' runs the encoder path instead of Gmain on even steps,
-    # 'combined' runs both every step.
-    e_path = fns.e_main is not None and (defs.stylex.mode == "combined" or step % 2 == 0)
-    if not (e_path and defs.stylex.mode == "alternate"):
-        state, m = fns.g_main(state, batch, key)
+    for name in plan(fns, defs, step):
+        state, m = fns.phase(name)(state, batch, key)
         metrics.update(m)
-    if e_path:
-        state, m = fns.e_main(state, batch, key)
-        metrics.update(m)
-    if fns.g_reg is not None and step % defs.g_reg_interval == 0:
-        state, m = fns.g_reg(state, batch, key)
-        metrics.update(m)
-    # StylEx: on even steps D's fakes are the encoder path's reconstructions.
-    d_main_fn = fns.d_main_rec if fns.d_main_rec is not None and step % 2 == 0 else fns.d_main
-    state, m = d_main_fn(state, batch, key)
-    metrics.update(m)
-    if fns.d_reg is not None and step % defs.d_reg_interval == 0:
-        state, m = fns.d_reg(state, batch, key)
-        metrics.update(m)
-    state, m = fns.finish(state, batch, key)
-    metrics.update(m)
     return state, metrics

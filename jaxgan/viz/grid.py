@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def to_uint8(images) -> np.ndarray:
@@ -25,7 +26,6 @@ def to_uint8(images) -> np.ndarray:
 
 
 def _pil_image(img_hwc_uint8: np.ndarray):
-    from PIL import Image  # noqa: PLC0415
     c = img_hwc_uint8.shape[-1]
     if c == 1:
         return Image.fromarray(img_hwc_uint8[..., 0], "L")

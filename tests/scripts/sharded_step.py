@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.training import sharding as shd
+from jaxgan import sharding as shd
 from jaxgan.training.config import load_config
 from jaxgan.training.loop import build_run
 from jaxgan.training.step import make_step_fns, train_step

@@ -15,7 +15,7 @@ import numpy as np
 from jaxgan.classify import save_model
 from jaxgan.nets.classifier import init_classifier
 from jaxgan.nets.configs import ClassifierConfig
-from jaxgan.training import sharding as shd
+from jaxgan import sharding as shd
 from jaxgan.training.config import load_config
 from jaxgan.training.loop import build_run
 from jaxgan.training.step import make_step_fns
@@ -39,8 +39,8 @@ copy = lambda t: jax.tree.map(lambda x: jnp.array(x, copy=True), t)  # noqa: E73
 
 
 def run(fns, state, b):
-    state, m = fns.e_main(state, b, key)
-    state, md = fns.d_main_rec(state, b, key)
+    state, m = fns.phase("e_main")(state, b, key)
+    state, md = fns.phase("d_main_rec")(state, b, key)
     return state, [{k: float(v) for k, v in {**m, **md}.items()}]
 
 
@@ -48,15 +48,16 @@ def d_rec_reference(state, b):
     """softplus(D(G(E(x) + w_avg, C(x)))) + softplus(-D(x)), from the model functions."""
     from jaxgan import model
     x = jnp.asarray(b["image"])
-    logits = defs.stylex.logits(state.frozen, x)
-    w = model.encode(defs.stylex.E, state.e, x, state.g["buffers"]["mapping"]["w_avg"])
+    (sx,) = defs.extensions
+    logits = sx.logits(state.frozen, x)
+    w = model.encode(sx.E, state.ext["e"], x, state.g["buffers"]["mapping"]["w_avg"])
     rec = model.synthesize(defs.G, state.g, model.condition_ws(w, logits), noise_mode="const")
     fake = model.discriminate(defs.D, state.d, rec)
     real = model.discriminate(defs.D, state.d, x)
     return float(jnp.mean(jax.nn.softplus(fake)) + jnp.mean(jax.nn.softplus(-real)))
 
 
-s_mid, _ = make_step_fns(defs).e_main(jax.device_put(copy(state0), jax.devices()[0]), batch, key)
+s_mid, _ = make_step_fns(defs).phase("e_main")(jax.device_put(copy(state0), jax.devices()[0]), batch, key)
 want_d = d_rec_reference(s_mid, batch)
 
 
@@ -71,9 +72,9 @@ diffs = [np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
          if np.issubdtype(np.asarray(a).dtype, np.floating)]
 flat = np.concatenate([d.ravel() for d in diffs])
 e_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-             for a, b in zip(jax.tree.leaves(s1.e), jax.tree.leaves(s8.e)))
+             for a, b in zip(jax.tree.leaves(s1.ext["e"]), jax.tree.leaves(s8.ext["e"])))
 e_moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-              for a, b in zip(jax.tree.leaves(state0.e), jax.tree.leaves(s1.e)))
+              for a, b in zip(jax.tree.leaves(state0.ext["e"]), jax.tree.leaves(s1.ext["e"])))
 print(json.dumps({
     "max_diff": float(flat.max()), "frac_gt_1e5": float(np.mean(flat > 1e-5)),
     "metric_max_rel": max(abs(h1[i][k] - h8[i][k]) / max(abs(h1[i][k]), 1e-3)
@@ -83,5 +84,5 @@ print(json.dumps({
                    for a, b in zip(jax.tree.leaves(state0.g["params"]), jax.tree.leaves(s1.g["params"]))),
     "e_max_diff": e_diff, "e_moved": e_moved,
     "d_rec_loss": h1[0]["loss/D/main"], "d_rec_ref": want_d,
-    "num_fsdp_e_leaves": sum("fsdp" in str(x.sharding.spec) for x in jax.tree.leaves(s8.e)),
+    "num_fsdp_e_leaves": sum("fsdp" in str(x.sharding.spec) for x in jax.tree.leaves(s8.ext["e"])),
 }))

@@ -1,0 +1,220 @@
+"""One sharding module: meshes, the rule table, batch sharding, process-local data.
+
+Mesh axes are ``('data', 'fsdp')`` for training (:func:`make_mesh`) and ``('data',)`` for
+the batched methods (inversion, AttFind, ...; :func:`make_data_mesh`). Batches are split over
+the data axes (every device sees different examples); parameters, their EMA and their
+optimiser moments are split over ``'fsdp'`` along the dimension the rule table names, and
+replicated over ``'data'``. A rule that does not divide evenly falls back to replication, so
+the same table serves 1 CPU, 8 fake CPU devices, a GPU node and a TPU pod.
+
+Process-local data: each process holds its own contiguous rows (:func:`process_rows`, process
+0 first); :func:`global_rows` / :func:`to_global_batch` assemble global arrays with
+``jax.make_array_from_process_local_data`` and :func:`to_host` gathers them back (a
+collective in multi-process runs).
+
+Mesh axis types: in jax 0.10 ``jax.make_mesh`` defaults to ``AxisType.Explicit`` axes
+(sharding becomes part of the array type); every mesh here is built with ``AxisType.Auto``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.sharding import PartitionSpec as P
+
+__all__ = ["BATCH_SPEC", "DATA", "DATA_AXIS", "FSDP", "MIN_SHARD_SIZE", "RULES", "batch_sharding",
+           "global_rows", "make_data_mesh", "make_mesh", "process_rows", "replicate",
+           "replicated", "spec_for", "to_global_batch", "to_host", "tree_shardings"]
+
+DATA, FSDP = "data", "fsdp"
+#: The batch axis of every mesh (the batched methods' 1-D meshes have only this one).
+DATA_AXIS = DATA
+BATCH_SPEC = P((DATA, FSDP))
+
+#: (regex on the '/'-joined leaf path, axis to shard over 'fsdp' (negative = from the end)).
+#: First match wins; ``None`` replicates. Conv weights are [kh, kw, in, out], fully
+#: connected [in, out], the synthesis const [H, W, C]: all split their output channels.
+RULES: tuple[tuple[str, int | None], ...] = (
+    (r"(^|/)weight$", -1),
+    (r"(^|/)const$", -1),
+    (r".*", None),
+)
+
+#: Leaves smaller than this stay replicated (splitting them costs more than it saves).
+MIN_SHARD_SIZE = 2 ** 12
+
+
+def make_mesh(fsdp: int = 1, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """``('data', 'fsdp')`` mesh over all (or the given) devices, Auto axis types.
+
+    Args:
+      fsdp: size of the parameter-sharding axis; must divide the device count.
+      devices: default ``jax.devices()`` (every process's devices).
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if fsdp < 1 or len(devices) % fsdp:
+        raise ValueError(f"fsdp={fsdp} must divide the number of devices ({len(devices)})")
+    arr = np.asarray(devices, dtype=object).reshape(len(devices) // fsdp, fsdp)
+    return Mesh(arr, (DATA, FSDP), axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def _path_str(path) -> str:
+    parts = []
+    for p in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(p, attr):
+                parts.append(str(getattr(p, attr)))
+                break
+    return "/".join(parts)
+
+
+def spec_for(path: str, shape: tuple[int, ...], fsdp_size: int) -> P:
+    """PartitionSpec of one leaf under :data:`RULES`."""
+    if fsdp_size == 1 or int(np.prod(shape, dtype=np.int64)) < MIN_SHARD_SIZE:
+        return P()
+    for pattern, axis in RULES:
+        if re.search(pattern, path):
+            if axis is None or not shape:
+                return P()
+            ax = axis % len(shape)
+            if shape[ax] % fsdp_size:
+                return P()
+            spec = [None] * len(shape)
+            spec[ax] = FSDP
+            return P(*spec)
+    return P()
+
+
+def tree_shardings(tree: Any, mesh: Mesh) -> Any:
+    """NamedSharding for every leaf of ``tree`` (arrays or ShapeDtypeStructs) by the rules."""
+    fsdp = mesh.shape[FSDP]
+    return jax.tree_util.tree_map_with_path(
+        lambda path, x: NamedSharding(mesh, spec_for(_path_str(path), tuple(np.shape(x)), fsdp)),
+        tree)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Batches: leading axis split over every device."""
+    return NamedSharding(mesh, BATCH_SPEC)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+# ----------------------------------------------------------------------------- process-local data
+
+def make_data_mesh(
+    axis_name: str = DATA_AXIS, devices: Sequence[jax.Device] | None = None
+) -> Mesh:
+    """1-D mesh over all (or the given) devices with an ``Auto`` axis.
+
+    Args:
+      axis_name: name of the data-parallel axis.
+      devices: devices to use; default ``jax.devices()`` (all processes).
+
+    Returns:
+      A `jax.sharding.Mesh` of shape ``(len(devices),)``.
+    """
+    devices = jax.devices() if devices is None else list(devices)
+    return jax.make_mesh(
+        (len(devices),), (axis_name,), axis_types=(AxisType.Auto,), devices=devices
+    )
+
+
+def to_global_batch(
+    batch: Any, mesh: Mesh, spec: PartitionSpec = PartitionSpec("data")
+) -> Any:
+    """Assembles a global sharded batch from each process' local batch.
+
+    Uses `jax.make_array_from_process_local_data`, so it works with one or
+    many processes: each process passes its own rows (e.g. from
+    `pipeline.make_iterator`), and the result has leading dimension
+    ``local_batch * process_count`` sharded over ``spec``. The global batch
+    size must be divisible by the size of the mesh axes in ``spec[0]``.
+
+    Args:
+      batch: pytree (e.g. dict) of host-local NumPy arrays.
+      mesh: device mesh.
+      spec: partition spec for the leading (batch) dimension; trailing
+        dimensions are replicated unless named.
+
+    Returns:
+      The same pytree of global `jax.Array`s with `NamedSharding(mesh, spec)`.
+    """
+    sharding = NamedSharding(mesh, spec)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
+        batch,
+    )
+
+
+def global_rows(tree: Any, mesh: Mesh, axis: str = "data") -> Any:
+    """This process's rows (pytree of ``[n, ...]``, equal ``n`` on every process) -> global
+    arrays ``[n * process_count, ...]`` with the row axis sharded over ``mesh``'s ``axis``.
+
+    Raises:
+      ValueError: ``mesh`` has no ``axis``, or the global row count does not divide over it.
+    """
+    if axis not in mesh.shape:
+        raise ValueError(f"the mesh needs a {axis!r} axis, got axes {mesh.axis_names}")
+    leaves = jax.tree.leaves(tree)
+    n_local = int(np.shape(leaves[0])[0]) if leaves else 0
+    n = n_local * jax.process_count()
+    if n % mesh.shape[axis]:
+        raise ValueError(f"{n} rows ({n_local} per process x {jax.process_count()} processes) "
+                         f"do not divide over the {mesh.shape[axis]} devices of mesh axis {axis!r}")
+    sharding = NamedSharding(mesh, PartitionSpec(axis))
+    want = process_rows(n)
+    got = sorted({idx[0].indices(n)[:2] for idx in
+                  sharding.addressable_devices_indices_map((n,)).values()})
+    if n and (got[0][0], got[-1][1]) != (want.start, want.stop):
+        raise ValueError(f"mesh axis {axis!r} does not give process {jax.process_index()} the "
+                         f"contiguous rows {want.start}:{want.stop} (it gets {got}); build the "
+                         f"mesh from jax.devices() in process order")
+    return to_global_batch(jax.tree.map(jax.device_get, tree), mesh, PartitionSpec(axis))
+
+
+def process_rows(n: int, process_index: int | None = None,
+                 process_count: int | None = None) -> slice:
+    """This process's contiguous rows of a global batch of ``n`` (process 0 first).
+
+    The layout matches `to_global_batch` over a mesh built from ``jax.devices()`` (devices
+    ordered by process), so ``to_global_batch(x[process_rows(len(x))], mesh)`` is ``x``.
+
+    Args:
+      n: global batch size; must be divisible by the process count.
+      process_index, process_count: default ``jax.process_index()`` / ``jax.process_count()``.
+
+    Returns:
+      ``slice(i * n // P, (i + 1) * n // P)``.
+    """
+    p = jax.process_count() if process_count is None else process_count
+    i = jax.process_index() if process_index is None else process_index
+    if n % p:
+        raise ValueError(f"a global batch of {n} rows cannot be split evenly over {p} processes")
+    if not 0 <= i < p:
+        raise ValueError(f"process index {i} must lie in [0, {p})")
+    k = n // p
+    return slice(i * k, (i + 1) * k)
+
+
+def to_host(tree: Any) -> Any:
+    """NumPy copy of a pytree of (possibly multi-process sharded) global arrays.
+
+    Multi-process: a collective (``process_allgather``), so every process must call it;
+    every process gets the whole arrays.
+    """
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """``tree`` (the same values on every process) as arrays replicated over ``mesh``."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
