@@ -211,7 +211,7 @@ def _compare(args) -> int:
     table = compare.markdown_table(res)
     (out / "compare.md").write_text(table)
     sufficiency.save_plot(out / "sufficiency.png", res["methods"],
-                          title=f"sufficiency on {task} (held-out, 95% bootstrap)")
+                          title=f"sufficiency, {task} (held-out images, 95% bootstrap)")
     print(table)
     return 0
 

@@ -211,7 +211,7 @@ def save_plot(path, curves: Mapping[str, dict], title: str = "sufficiency") -> N
     ax.set_ylim(0.0, 1.0)
     ax.set_xticks(list(next(iter(curves.values()))["k"]) if curves else [])
     ax.grid(alpha=0.3)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
