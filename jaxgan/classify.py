@@ -38,6 +38,8 @@ import optax
 
 from jaxgan import assets
 from jaxgan.data import get_task, load_digits_dataset, make_task_dataset, render_shapes, to_float
+from jaxgan.data.labelled import (load_labelled_folder, load_mask_folder, mask_concepts,
+                                  split_folder)
 from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_classifier,
                                     init_classifier, predict_logits)
 from jaxgan.nets.configs import ClassifierConfig, SegmenterConfig, _Config, config_from_json
@@ -55,10 +57,14 @@ _SHIFT_VARIANT = ("object_x", "object_y", "sun_x", "sun_y", "horizon")
 class TrainOptions(_Config):
     """Data and optimisation options of a run (the architecture is a separate config).
 
-    ``task``: ``'shapes:<task>'`` (a name in ``jaxgan.data.TASKS``) or ``'digits'`` for
-    the classifier; ``'shapes'`` for the segmenter. ``num_train`` / ``num_test`` apply to
-    shapes (digits use the fixed 1442 / 355 split). ``flip``: ``'auto'`` (x-flip where
-    label-invariant: never for digits or position tasks), True or False. ``shift``:
+    ``task``: ``'shapes:<task>'`` (a name in ``jaxgan.data.TASKS``), ``'digits'`` or
+    ``'folder:PATH'`` (any folder of images, one sub-folder per class) for the classifier;
+    ``'shapes'`` or ``'folder:PATH'`` (``PATH/images/`` and ``PATH/masks/<concept>/`` with
+    the same file names) for the segmenter. ``num_train`` / ``num_test`` apply to shapes
+    (digits use the fixed 1442 / 355 split); a folder is split by :func:`split_folder`
+    with ``test_fraction`` held out. ``flip``: ``'auto'`` (x-flip where label-invariant:
+    never for digits or position tasks; always for folders of photographs), True or
+    False. ``shift``:
     random translation by up to this many pixels (edge padded). AdamW with linear warmup
     and cosine decay to 1% of ``learning_rate``. ``dice_weight`` (segmenter only) adds
     that much soft-Dice loss to the per-pixel cross-entropy (helps small concepts).
@@ -78,6 +84,7 @@ class TrainOptions(_Config):
     seed: int = 0
     eval_batch_size: int = 250
     dice_weight: float = 0.0
+    test_fraction: float = 0.2
 
     def __post_init__(self):
         if not isinstance(self.task, str):
@@ -93,6 +100,9 @@ class TrainOptions(_Config):
                 raise ValueError(f"TrainOptions: {k} must be an int >= 0, got {v!r}")
         if self.flip not in (True, False, "auto"):
             raise ValueError(f"TrainOptions: flip must be True, False or 'auto', got {self.flip!r}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"TrainOptions: test_fraction must be in (0, 1), got "
+                             f"{self.test_fraction!r}")
         if not (self.learning_rate > 0 and self.weight_decay >= 0 and self.dice_weight >= 0):
             raise ValueError("TrainOptions: need learning_rate > 0, weight_decay >= 0 and "
                              "dice_weight >= 0")
@@ -141,9 +151,16 @@ def load_classification_data(opts: TrainOptions):
         info = dict(num_classes=task.num_classes, class_names=tuple(task.class_names),
                     flip_ok=not set(task.depends_on) & set(_FLIP_VARIANT),
                     shift_ok=not set(task.depends_on) & set(_SHIFT_VARIANT))
+    elif kind == "folder" and name:
+        data, names = load_labelled_folder(name, opts.resolution, opts.channels)
+        n_test = max(1, round(opts.test_fraction * len(data["label"])))
+        parts = split_folder(data, {"test": n_test, "train": len(data["label"]) - n_test},
+                             opts.seed)
+        tr, te = parts["train"], parts["test"]
+        info = dict(num_classes=len(names), class_names=names, flip_ok=True, shift_ok=True)
     else:
-        raise ValueError(f"unknown classification task {opts.task!r}; expected 'digits' or "
-                         "'shapes:<task>' with <task> in jaxgan.data.TASKS")
+        raise ValueError(f"unknown classification task {opts.task!r}; expected 'digits', "
+                         "'shapes:<task>' with <task> in jaxgan.data.TASKS, or 'folder:PATH'")
     pick = lambda d: {"image": d["image"], "label": d["label"].astype(np.int32)}  # noqa: E731
     return pick(tr), pick(te), info
 
@@ -152,15 +169,28 @@ def load_segmentation_data(opts: TrainOptions, concepts):
     """Shapes scenes with stacked concept masks for segmenter training.
 
     Args:
-      opts: run options; ``opts.task`` must be ``'shapes'``.
+      opts: run options; ``opts.task`` is ``'shapes'`` or ``'folder:PATH'``
+        (:func:`jaxgan.data.labelled.load_mask_folder`).
       concepts: concept names (each must be in ``jaxgan.data.MASK_NAMES``).
 
     Returns:
       ``(train, test)`` dicts: ``image`` uint8 ``[N, R, R, 3]``, ``masks`` bool
       ``[N, R, R, K]`` (channel k = ``concepts[k]``).
     """
+    kind, _, path = opts.task.partition(":")
+    if kind == "folder" and path:
+        data, names = load_mask_folder(path, opts.resolution, opts.channels)
+        missing = [c for c in concepts if c not in names]
+        if missing:
+            raise ValueError(f"no masks/ folder for concept(s) {missing} in {path}")
+        data["masks"] = data["masks"][..., [names.index(c) for c in concepts]]
+        n_test = max(1, round(opts.test_fraction * len(data["label"])))
+        parts = split_folder(data, {"test": n_test, "train": len(data["label"]) - n_test},
+                             opts.seed)
+        pick = lambda d: {"image": d["image"], "masks": d["masks"]}  # noqa: E731
+        return pick(parts["train"]), pick(parts["test"])
     if opts.task != "shapes":
-        raise ValueError(f"the segmenter trains on task 'shapes' only, got {opts.task!r}")
+        raise ValueError(f"the segmenter trains on 'shapes' or 'folder:PATH', got {opts.task!r}")
     if opts.channels != 3:
         raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
 
@@ -436,10 +466,11 @@ def run_classifier(train=None, model=None, *, out=None, progress: bool = True) -
 
 
 def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) -> dict:
-    """Train a concept segmenter on shapes scenes, report held-out mIoU, optionally save.
+    """Train a concept segmenter on shapes scenes or a mask folder, report held-out mIoU,
+    optionally save.
 
     Args:
-      train: :class:`TrainOptions` or dict (``task`` must be ``'shapes'``).
+      train: :class:`TrainOptions` or dict (``task``: ``'shapes'`` or ``'folder:PATH'``).
       model: dict of :class:`SegmenterConfig` fields other than ``img_resolution`` /
         ``img_channels`` (e.g. ``concepts``, ``widths``).
       out: checkpoint directory to write, or None.
@@ -453,7 +484,10 @@ def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) ->
         train = {"task": "shapes", **dict(train or {})}
     opts = _as(TrainOptions, train)
     t0 = time.perf_counter()
-    cfg = SegmenterConfig.from_dict({**dict(model or {}), "img_resolution": opts.resolution,
+    model = dict(model or {})
+    if opts.task.startswith("folder:") and "concepts" not in model:   # the folder's concepts
+        model["concepts"] = mask_concepts(opts.task.partition(":")[2])
+    cfg = SegmenterConfig.from_dict({**model, "img_resolution": opts.resolution,
                                      "img_channels": opts.channels})
     data, test = load_segmentation_data(opts, cfg.concepts)
     # Every shapes concept mask moves with the image under flips and shifts.
