@@ -501,9 +501,9 @@ def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) ->
     fn = partial(jax.jit(lambda v, x: segment(module, v, x)), variables)
     truth = {c: test["masks"][..., k] for k, c in enumerate(cfg.concepts)}
     miou, per = evaluate_segmenter(fn, test["image"], truth,
-                                   min(opts.eval_batch_size, opts.num_test))
-    metrics = {"mean_iou": miou, "iou": per, "num_test": opts.num_test,
-               "num_train": opts.num_train, "train_loss": last.get("loss"), "flip": flip,
+                                   min(opts.eval_batch_size, len(test["image"])))
+    metrics = {"mean_iou": miou, "iou": per, "num_test": len(test["image"]),
+               "num_train": len(data["image"]), "train_loss": last.get("loss"), "flip": flip,
                "shift": shift, "seconds": time.perf_counter() - t0,
                "options": opts.to_dict()}
     path = save_model(out, module, variables, metrics) if out else None
