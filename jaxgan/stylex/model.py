@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import assets, model
+from jaxgan import assets, contract, model
 from jaxgan.nets.configs import EncoderConfig
 from jaxgan.stylex.losses import StylexLossConfig
 
@@ -140,15 +140,17 @@ def prepare(cfg, data_info: dict) -> StylexSetup:
     Raises:
       ValueError: bad mode, or a classifier whose input size/channels differ from the data.
     """
-    from jaxgan.classify import load_model  # noqa: PLC0415
     o = cfg.stylex.to_dict() if hasattr(cfg.stylex, "to_dict") else dict(cfg.stylex)
     if o.get("mode", "alternate") not in MODES:
         raise ValueError(f"stylex.mode must be one of {MODES}, got {o.get('mode')!r}")
     if not o.get("classifier"):
-        raise ValueError("stylex.classifier must name a classifier checkpoint directory")
-    module, variables = load_model(o["classifier"])
+        raise ValueError("stylex.classifier must name a classifier checkpoint directory or "
+                         "package.module:factory")
     res, ch = data_info["resolution"], data_info["channels"]
-    if (module.cfg.img_resolution, module.cfg.img_channels) != (res, ch):
+    # a checkpoint, or a user's function through the contract's adapter (any size / range)
+    module, variables = contract.load_model(o["classifier"], "classifier", resolution=res)
+    if not isinstance(module, contract.AdaptedModel) and \
+            (module.cfg.img_resolution, module.cfg.img_channels) != (res, ch):
         raise ValueError(f"stylex.classifier {o['classifier']} takes {module.cfg.img_resolution}px "
                          f"x{module.cfg.img_channels} images, the data is {res}px x{ch}")
     return StylexSetup(module.cfg.num_classes, module, variables, o)
@@ -258,7 +260,6 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
       FileNotFoundError: no ``stylex.json`` / ``E`` there.
     """
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    from jaxgan.classify import load_model  # noqa: PLC0415
     path = Path(assets.resolve(path))
     if not (path / STYLEX_FILE).is_file() and (path / "network" / STYLEX_FILE).is_file():
         path = path / "network"
@@ -273,7 +274,8 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
         D, d = load_network(path, "D")
     clf_path = classifier or (path / "classifier" if (path / "classifier").is_dir()
                               else opts["classifier"])
-    clf, clf_vars = load_model(clf_path)
+    clf, clf_vars = contract.load_model(clf_path, "classifier",   # checkpoint or reference
+                                        resolution=G.cfg.img_resolution)
     if G.cfg.style_cond_dim != clf.cfg.num_classes:
         raise ValueError(f"generator has style_cond_dim={G.cfg.style_cond_dim} but the classifier "
                          f"{clf_path} has {clf.cfg.num_classes} classes")
