@@ -79,3 +79,68 @@ def test_directions_with_user_assessor_and_classifier(g_dir, tmp_path):
     assert rc == 0
     m = json.loads((out / "results.json").read_text())["metrics"]
     assert 0 <= m["heldout_accuracy"] <= 1
+
+
+@pytest.fixture(scope="module")
+def lfw(tmp_path_factory):
+    pytest.importorskip("skimage")
+    from own_models.lfw import write_lfw_folder
+    return write_lfw_folder(tmp_path_factory.mktemp("lfw") / "lfw")
+
+
+def _folder_split(lfw, res, sizes, seed=0):
+    from jaxgan.data.labelled import load_labelled_folder, split_folder
+    data, names = load_labelled_folder(lfw, res)
+    return split_folder(data, sizes, seed), names
+
+
+def test_ensemble_with_user_folder_and_classifier(g_dir, lfw, tmp_path):
+    """``--data folder:PATH --classifier own_models:flax_classifier``: the table's 'user'
+    classifier alone scores what the Flax model scores on the same held-out split."""
+    from jaxgan import contract
+    out = tmp_path / "e"
+    rc = main(["ensemble", "--ckpt", str(g_dir), "--data", f"folder:{lfw}",
+               "--classifier", "own_models:flax_classifier", "--num-train", "8",
+               "--num-val", "16", "--num-test", "16", "--encoder-steps", "0", "--inv-steps", "2",
+               "--views", "2", "--perturb", "isotropic:fine:0.2", "--jitter", "",
+               "--num-boot", "20", "--block", "8", "--inv-batch", "16", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert list(res["classifiers"]) == ["user"] and res["class_names"] == ["face", "non-face"]
+    parts, _ = _folder_split(lfw, 16, {"train": 8, "val": 16, "test": 16})
+    m, v = contract.load_model("own_models:flax_classifier", "classifier")
+    pred = np.argmax(np.asarray(m.apply(v, parts["test"]["image"] / 127.5 - 1)), -1)
+    assert res["classifiers"]["user"]["test_acc"] == pytest.approx(
+        float(np.mean(pred == parts["test"]["label"])))
+
+
+def test_explain_with_user_classifier_and_folder(lfw, tmp_path):
+    """AttFind on the built-in StylEx with a user's Flax classifier on a user's folder: the
+    classes are the user's, and the labels AttFind explains are its argmax on those images."""
+    from jaxgan import contract
+    out = tmp_path / "x"
+    rc = main(["explain", "attfind", "--ckpt", "builtin:stylex_shapes", "--classifier",
+               "own_models:flax_classifier", "--data", f"folder:{lfw}", "--num-images", "8",
+               "--layers", "b4.conv1", "--num-indices", "2", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    ranking = json.loads((out / "attfind.json").read_text())["ranking"]
+    assert set(ranking) == {"face", "non-face"}
+    parts, _ = _folder_split(lfw, 32, {"x": 8})
+    m, v = contract.load_model("own_models:flax_classifier", "classifier")
+    pred = np.argmax(np.asarray(m.apply(v, parts["x"]["image"] / 127.5 - 1)), -1)
+    np.testing.assert_array_equal(np.load(out / "attfind.npz")["labels"], pred)
+
+
+def test_class_inference_with_user_classifier():
+    """``--classifier own_models:flax_classifier`` on generate/invert/directions: the classes
+    inferred are the Flax model's argmax, mapped by name onto the generator's class order."""
+    from jaxgan import contract
+    from jaxgan.commands.conditional import classify_images
+    from jaxgan.errors import UsageError
+    x = jax.random.uniform(jax.random.key(1), (12, 32, 32, 3), minval=-1.0, maxval=1.0)
+    got = classify_images("own_models:flax_classifier", x, ["non-face", "face"], 2)
+    m, v = contract.load_model("own_models:flax_classifier", "classifier")
+    own = np.argmax(np.asarray(m.apply(v, x)), -1)                   # face = 0, non-face = 1
+    np.testing.assert_array_equal(got, 1 - own)
+    with pytest.raises(UsageError, match="not generator classes"):
+        classify_images("own_models:flax_classifier", x, ["cat", "dog"], 2)

@@ -31,6 +31,31 @@ def write_lfw_folder(out, size: int = 32) -> Path:
     return out
 
 
+def write_lfw_split(out, size: int = 32, num_test: int = 40) -> dict:
+    """The LFW folder plus its held-out split as folders: ``OUT/all`` (every image),
+    ``OUT/train`` and ``OUT/heldout`` (class sub-folders each). The split is
+    :func:`jaxgan.data.labelled.split_folder` with seed 0 - the one ``jaxgan
+    train-classifier --data folder:OUT/all`` holds out (``test_fraction`` 0.2 of 200 = 40) -
+    so a generator trained on ``train`` never sees the classifier's or inversion's test faces.
+
+    Returns:
+      ``{'all', 'train', 'heldout'}`` paths.
+    """
+    import shutil
+    from jaxgan.data.labelled import split_folder
+    out = Path(out)
+    full = write_lfw_folder(out / "all", size)
+    files = sorted(p.relative_to(full) for p in full.rglob("*.png"))          # face/ first
+    labels = np.array([0 if str(f).startswith("face") else 1 for f in files])
+    parts = split_folder({"label": labels, "index": np.arange(len(files))},
+                         {"test": num_test, "train": len(files) - num_test}, 0)
+    for name, part in (("heldout", "test"), ("train", "train")):
+        for i in parts[part]["index"]:
+            (out / name / files[i].parent).mkdir(parents=True, exist_ok=True)
+            shutil.copy(full / files[i], out / name / files[i])
+    return {"all": full, "train": out / "train", "heldout": out / "heldout"}
+
+
 if __name__ == "__main__":
     import sys
-    print(write_lfw_folder(sys.argv[1] if len(sys.argv) > 1 else "out/lfw"))
+    print(write_lfw_split(sys.argv[1] if len(sys.argv) > 1 else "out/lfw"))
