@@ -82,3 +82,58 @@ def test_train_segmenter_on_mask_folder(tmp_path):
             for k in range(len(concepts))]
     assert np.mean(ious) == pytest.approx(m["mean_iou"], abs=1e-4)
     assert m["mean_iou"] > 0.7, m
+
+
+TINY_G = ["G.z_dim=16", "G.w_dim=16", "G.mapping_layers=2", "G.channel_base=128",
+          "G.channel_max=16", "D.channel_base=128", "D.channel_max=16", "D.mbstd_group_size=2",
+          "batch_size=4", "augment.mode=noaug", "ema_kimg=0.01"]
+
+
+@pytest.mark.slow
+def test_end_to_end_on_lfw(tmp_path, monkeypatch, capsys):
+    """docs/own-data.md at 16x16 and a few steps each (`pytest -m slow -k end_to_end_on_lfw`):
+    a user's folder and Flax classifier through every method. Checks that each stage runs
+    and writes its results; the figures at this size are not meaningful."""
+    import json
+    from own_models.lfw import write_lfw_split
+    from own_models.lfw_flax import train as train_flax
+    from jaxgan.cli import main
+    lfw = write_lfw_split(tmp_path / "lfw")
+    params = tmp_path / "flax_face.msgpack"
+    assert train_flax(lfw["train"], params, steps=60) > 0.5
+    monkeypatch.setenv("LFW_FLAX_PARAMS", str(params))
+    flax_clf = "own_models.lfw_flax:classifier"
+    out = tmp_path / "out"
+    assert main(["train-classifier", "--data", f"folder:{lfw['all']}", "--resolution", "16",
+                 "--steps", "60", "--out", str(out / "classifier"), "--no-progress"]) == 0
+    assert main(["train", "--config", "tiny", "--out", str(out / "G"), "data.source=folder",
+                 f"data.path={lfw['train']}", "data.cond=True", "data.num_images=160",
+                 "run.total_kimg=0.064", "--no-progress"]) == 0
+    G = str(out / "G" / "network")
+    assert main(["invert", "--ckpt", G, "--images", str(lfw["heldout"] / "face"), "--class",
+                 "face", "--steps", "20", "--out", str(out / "invert")]) == 0
+    inv = json.loads((out / "invert" / "metrics.json").read_text())
+    assert "psnr" in json.dumps(inv).lower()
+    assert main(["ensemble", "--ckpt", G, "--data", f"folder:{lfw['all']}", "--classifier",
+                 flax_clf, "--infer-class", "--num-train", "8", "--num-val", "24",
+                 "--num-test", "40", "--encoder-steps", "0", "--inv-steps", "5", "--views", "4",
+                 "--perturb", "isotropic:fine:0.2,stylemix:fine", "--jitter", "color+crop",
+                 "--num-boot", "100", "--out", str(out / "ensemble")]) == 0
+    ens = json.loads((out / "ensemble" / "results.json").read_text())
+    assert list(ens["classifiers"]) == ["user"]
+    assert main(["directions", "interfacegan", "--ckpt", G, "--class", "face", "--labeller",
+                 "class_margin", "--classifier", str(out / "classifier"), "--num", "200",
+                 "--num-eval", "100", "--num-strip", "2", "--out", str(out / "interfacegan")]) == 0
+    assert main(["explain", "train", "--config", "stylex_shapes", "--out", str(out / "stylex"),
+                 "--no-progress", *TINY_G, "data.source=folder", f"data.path={lfw['train']}",
+                 "data.task=", "data.resolution=16", "data.num_images=160",
+                 f"stylex.classifier={flax_clf}", "stylex.init_from=", "stylex.init_d_from=",
+                 "stylex.init_e_from=", "stylex.lpips=", "stylex.e_channel_base=128",
+                 "stylex.e_channel_max=16", "run.total_kimg=0.064", "run.tick_kimg=0.032"]) == 0
+    assert main(["explain", "report", "--ckpt", str(out / "stylex" / "network"), "--data",
+                 f"folder:{lfw['heldout']}", "--num-images", "40", "--k", "2",
+                 "--out", str(out / "explain"), "--no-progress"]) == 0
+    rep = json.loads((out / "explain" / "report.json").read_text())
+    assert "agreement_C(G(E(x)))=C(x)" in json.dumps(rep)
+    assert main(["explore", str(out)]) == 0
+    assert (out / "explorer" / "index.html").is_file()

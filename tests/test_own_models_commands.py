@@ -4,7 +4,6 @@ Flax module factory from ``tests/own_models``, run through the command's parser 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jax
 import numpy as np
