@@ -37,9 +37,8 @@ import numpy as np
 import optax
 
 from jaxgan import assets
-from jaxgan.data import get_task, load_digits_dataset, make_task_dataset, render_shapes, to_float
-from jaxgan.data.labelled import (load_labelled_folder, load_mask_folder, mask_concepts,
-                                  split_folder)
+from jaxgan.data import to_float
+from jaxgan.data.labelled import load_classification_data, load_segmentation_data, mask_concepts
 from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_classifier,
                                     init_classifier, predict_logits)
 from jaxgan.nets.configs import ClassifierConfig, SegmenterConfig, _Config, config_from_json
@@ -48,9 +47,6 @@ from jaxgan.nets.segmenter import (Segmenter, evaluate_segmenter, init_segmenter
 from jaxgan.progress import progress as reporter
 
 ARCH_FILE, PARAMS_DIR, METRICS_FILE = "arch.json", "params", "metrics.json"
-# Factors an x-flip / a translation changes: tasks depending on them forbid that augmentation.
-_FLIP_VARIANT = ("object_x", "sun_x", "rotation", "stripe_angle")
-_SHIFT_VARIANT = ("object_x", "object_y", "sun_x", "sun_y", "horizon")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,87 +117,6 @@ def _as(cls, obj):
 
 
 # ----------------------------------------------------------------------------- data
-
-def load_classification_data(opts: TrainOptions):
-    """Held-out classification data of ``opts.task``.
-
-    Args:
-      opts: the run options (task, resolution, channels, sizes, seed).
-
-    Returns:
-      ``(train, test, info)``: ``train`` / ``test`` dicts with ``image`` uint8
-      ``[N, R, R, C]`` and ``label`` int32 ``[N]``; ``info`` dict with ``num_classes``,
-      ``class_names``, ``flip_ok``, ``shift_ok``.
-
-    Raises:
-      ValueError: unknown task, or a resolution / channel count the source cannot make.
-    """
-    kind, _, name = opts.task.partition(":")
-    if kind == "digits" and not name:
-        tr, te = (load_digits_dataset(s, opts.resolution, opts.channels) for s in ("train", "test"))
-        info = dict(num_classes=10, class_names=tuple(str(i) for i in range(10)),
-                    flip_ok=False, shift_ok=True)
-    elif kind == "shapes" and name:
-        task = get_task(name)
-        if opts.channels != 3:
-            raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
-        tr = make_task_dataset(task, opts.num_train, opts.resolution, opts.seed)
-        te = make_task_dataset(task, opts.num_test, opts.resolution, opts.seed,
-                               start=opts.num_train)
-        info = dict(num_classes=task.num_classes, class_names=tuple(task.class_names),
-                    flip_ok=not set(task.depends_on) & set(_FLIP_VARIANT),
-                    shift_ok=not set(task.depends_on) & set(_SHIFT_VARIANT))
-    elif kind == "folder" and name:
-        data, names = load_labelled_folder(name, opts.resolution, opts.channels)
-        n_test = max(1, round(opts.test_fraction * len(data["label"])))
-        parts = split_folder(data, {"test": n_test, "train": len(data["label"]) - n_test},
-                             opts.seed)
-        tr, te = parts["train"], parts["test"]
-        info = dict(num_classes=len(names), class_names=names, flip_ok=True, shift_ok=True)
-    else:
-        raise ValueError(f"unknown classification task {opts.task!r}; expected 'digits', "
-                         "'shapes:<task>' with <task> in jaxgan.data.TASKS, or 'folder:PATH'")
-    pick = lambda d: {"image": d["image"], "label": d["label"].astype(np.int32)}  # noqa: E731
-    return pick(tr), pick(te), info
-
-
-def load_segmentation_data(opts: TrainOptions, concepts):
-    """Shapes scenes with stacked concept masks for segmenter training.
-
-    Args:
-      opts: run options; ``opts.task`` is ``'shapes'`` or ``'folder:PATH'``
-        (:func:`jaxgan.data.labelled.load_mask_folder`).
-      concepts: concept names (each must be in ``jaxgan.data.MASK_NAMES``).
-
-    Returns:
-      ``(train, test)`` dicts: ``image`` uint8 ``[N, R, R, 3]``, ``masks`` bool
-      ``[N, R, R, K]`` (channel k = ``concepts[k]``).
-    """
-    kind, _, path = opts.task.partition(":")
-    if kind == "folder" and path:
-        data, names = load_mask_folder(path, opts.resolution, opts.channels)
-        missing = [c for c in concepts if c not in names]
-        if missing:
-            raise ValueError(f"no masks/ folder for concept(s) {missing} in {path}")
-        data["masks"] = data["masks"][..., [names.index(c) for c in concepts]]
-        n_test = max(1, round(opts.test_fraction * len(data["label"])))
-        parts = split_folder(data, {"test": n_test, "train": len(data["label"]) - n_test},
-                             opts.seed)
-        pick = lambda d: {"image": d["image"], "masks": d["masks"]}  # noqa: E731
-        return pick(parts["train"]), pick(parts["test"])
-    if opts.task != "shapes":
-        raise ValueError(f"the segmenter trains on 'shapes' or 'folder:PATH', got {opts.task!r}")
-    if opts.channels != 3:
-        raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
-
-    def make(n, start):
-        d = render_shapes(n, opts.resolution, opts.seed, start=start)
-        missing = [c for c in concepts if f"mask_{c}" not in d]
-        if missing:
-            raise ValueError(f"no masks for concept(s) {missing} in the shapes data")
-        return {"image": d["image"], "masks": np.stack([d[f"mask_{c}"] for c in concepts], -1)}
-    return make(opts.num_train, 0), make(opts.num_test, opts.num_train)
-
 
 def _batches(n: int, batch_size: int, steps: int, rng: np.random.Generator):
     """Yield ``steps`` index arrays of ``batch_size``: reshuffled epochs, remainders dropped."""

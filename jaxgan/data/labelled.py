@@ -6,6 +6,8 @@
   ``PATH/masks/<concept>/<name>`` (same file name; a pixel > 127 is in the mask).
 
 Splits are stratified and seeded (:func:`interleaved_order`, :func:`split_folder`).
+:func:`load_classification_data` / :func:`load_segmentation_data` give the held-out data
+of every source ``jaxgan.classify`` trains on (shapes tasks, digits, folders).
 """
 from __future__ import annotations
 
@@ -13,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxgan.data.digits import load_digits_dataset
 from jaxgan.data.folder import IMAGE_EXTENSIONS, load_image, load_image_folder
+from jaxgan.data.shapes import render_shapes
+from jaxgan.data.tasks import get_task, make_task_dataset
+
+# Factors an x-flip / a translation changes: tasks depending on them forbid that augmentation.
+_FLIP_VARIANT = ("object_x", "sun_x", "rotation", "stripe_angle")
+_SHIFT_VARIANT = ("object_x", "object_y", "sun_x", "sun_y", "horizon")
 
 
 def interleaved_order(labels, seed: int) -> np.ndarray:
@@ -134,3 +143,85 @@ def load_mask_folder(path, resolution: int, channels: int = 3) -> tuple[dict, tu
         masks.append(np.stack(per, -1))
     return ({"image": np.stack(images), "masks": np.stack(masks),
              "label": np.zeros(len(files), np.int32)}, concepts)
+
+
+def load_classification_data(opts):
+    """Held-out classification data of ``opts.task``.
+
+    Args:
+      opts: the run options, a ``jaxgan.classify.TrainOptions`` (task, resolution,
+        channels, sizes, seed, test_fraction).
+
+    Returns:
+      ``(train, test, info)``: ``train`` / ``test`` dicts with ``image`` uint8
+      ``[N, R, R, C]`` and ``label`` int32 ``[N]``; ``info`` dict with ``num_classes``,
+      ``class_names``, ``flip_ok``, ``shift_ok``.
+
+    Raises:
+      ValueError: unknown task, or a resolution / channel count the source cannot make.
+    """
+    kind, _, name = opts.task.partition(":")
+    if kind == "digits" and not name:
+        tr, te = (load_digits_dataset(s, opts.resolution, opts.channels) for s in ("train", "test"))
+        info = dict(num_classes=10, class_names=tuple(str(i) for i in range(10)),
+                    flip_ok=False, shift_ok=True)
+    elif kind == "shapes" and name:
+        task = get_task(name)
+        if opts.channels != 3:
+            raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
+        tr = make_task_dataset(task, opts.num_train, opts.resolution, opts.seed)
+        te = make_task_dataset(task, opts.num_test, opts.resolution, opts.seed,
+                               start=opts.num_train)
+        info = dict(num_classes=task.num_classes, class_names=tuple(task.class_names),
+                    flip_ok=not set(task.depends_on) & set(_FLIP_VARIANT),
+                    shift_ok=not set(task.depends_on) & set(_SHIFT_VARIANT))
+    elif kind == "folder" and name:
+        data, names = load_labelled_folder(name, opts.resolution, opts.channels)
+        n_test = max(1, round(opts.test_fraction * len(data["label"])))
+        parts = split_folder(data, {"test": n_test, "train": len(data["label"]) - n_test},
+                             opts.seed)
+        tr, te = parts["train"], parts["test"]
+        info = dict(num_classes=len(names), class_names=names, flip_ok=True, shift_ok=True)
+    else:
+        raise ValueError(f"unknown classification task {opts.task!r}; expected 'digits', "
+                         "'shapes:<task>' with <task> in jaxgan.data.TASKS, or 'folder:PATH'")
+    pick = lambda d: {"image": d["image"], "label": d["label"].astype(np.int32)}  # noqa: E731
+    return pick(tr), pick(te), info
+
+
+def load_segmentation_data(opts, concepts):
+    """Shapes scenes with stacked concept masks for segmenter training.
+
+    Args:
+      opts: run options; ``opts.task`` is ``'shapes'`` or ``'folder:PATH'``
+        (:func:`jaxgan.data.labelled.load_mask_folder`).
+      concepts: concept names (each must be in ``jaxgan.data.MASK_NAMES``).
+
+    Returns:
+      ``(train, test)`` dicts: ``image`` uint8 ``[N, R, R, 3]``, ``masks`` bool
+      ``[N, R, R, K]`` (channel k = ``concepts[k]``).
+    """
+    kind, _, path = opts.task.partition(":")
+    if kind == "folder" and path:
+        data, names = load_mask_folder(path, opts.resolution, opts.channels)
+        missing = [c for c in concepts if c not in names]
+        if missing:
+            raise ValueError(f"no masks/ folder for concept(s) {missing} in {path}")
+        data["masks"] = data["masks"][..., [names.index(c) for c in concepts]]
+        n_test = max(1, round(opts.test_fraction * len(data["label"])))
+        parts = split_folder(data, {"test": n_test, "train": len(data["label"]) - n_test},
+                             opts.seed)
+        pick = lambda d: {"image": d["image"], "masks": d["masks"]}  # noqa: E731
+        return pick(parts["train"]), pick(parts["test"])
+    if opts.task != "shapes":
+        raise ValueError(f"the segmenter trains on 'shapes' or 'folder:PATH', got {opts.task!r}")
+    if opts.channels != 3:
+        raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
+
+    def make(n, start):
+        d = render_shapes(n, opts.resolution, opts.seed, start=start)
+        missing = [c for c in concepts if f"mask_{c}" not in d]
+        if missing:
+            raise ValueError(f"no masks for concept(s) {missing} in the shapes data")
+        return {"image": d["image"], "masks": np.stack([d[f"mask_{c}"] for c in concepts], -1)}
+    return make(opts.num_train, 0), make(opts.num_test, opts.num_train)
