@@ -143,3 +143,30 @@ def test_class_inference_with_user_classifier():
     np.testing.assert_array_equal(got, 1 - own)
     with pytest.raises(UsageError, match="not generator classes"):
         classify_images("own_models:flax_classifier", x, ["cat", "dog"], 2)
+
+
+def test_interfacegan_from_csv_labels(g_dir, tmp_path):
+    """``--labels image,label CSV`` + ``--latents`` (jaxgan invert's format): labels planted
+    as the side of a known hyperplane in W; the fitted boundary's normal recovers it."""
+    rng = np.random.default_rng(0)
+    n, num_ws, w_dim = 200, 6, 16
+    w = rng.normal(size=(n, w_dim)).astype(np.float32)
+    v = rng.normal(size=w_dim)
+    v /= np.linalg.norm(v)
+    names = np.array([f"img{i:03d}.png" for i in range(n)])
+    np.savez(tmp_path / "latents.npz", names=names, ws=np.repeat(w[:, None], num_ws, 1))
+    lines = ["image,label"] + [f"face/{nm},{int(x @ v > 0)}" for nm, x in zip(names, w)]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ifg"
+    rc = main(["directions", "interfacegan", "--ckpt", str(g_dir), "--labels",
+               str(tmp_path / "labels.csv"), "--latents", str(tmp_path / "latents.npz"),
+               "--method", "logistic", "--num-strip", "1", "--alphas=-1,1", "--out", str(out)])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["metrics"]["num_labelled"] == n and res["metrics"]["val_accuracy"] > 0.9
+    normal = np.asarray(np.load(out / "directions.npz")["vectors"]).reshape(-1)
+    assert abs(normal @ v) / np.linalg.norm(normal) > 0.9
+    (tmp_path / "bad.csv").write_text("file,y\na,1\n")
+    assert main(["directions", "interfacegan", "--ckpt", str(g_dir), "--labels",
+                 str(tmp_path / "bad.csv"), "--latents", str(tmp_path / "latents.npz"),
+                 "--out", str(tmp_path / "bad")]) == 2

@@ -84,6 +84,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--labeller", default="class_margin",
                    help="a built-in assessor name (see ganalyze) scoring the attribute, or "
                         "your assessor package.module:factory")
+    i.add_argument("--labels", help="your labels instead of a labeller: a CSV with columns "
+                                    "image,label (label a number; 0/1 split at 0.5, else at "
+                                    "--threshold), for the images inverted in --latents")
+    i.add_argument("--latents", help="latents.npz of `jaxgan invert` over those images "
+                                     "(names matched to the CSV's image column)")
     i.add_argument("--segmenter", help="segmenter checkpoint or package.module:factory")
     i.add_argument("--classifier", help="classifier checkpoint or package.module:factory "
                                         "(class_* labellers: --class-idx's logit/margin/prob)")
@@ -306,7 +311,61 @@ def _steer(args):
     return _write(out, d, res)
 
 
+def _csv_labels(args):
+    """``--labels CSV`` matched to ``--latents``: ``(ws [N, num_ws, w_dim], scores [N], thr)``."""
+    import csv  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    if not args.latents:
+        raise UsageError("--labels needs --latents (latents.npz of `jaxgan invert` over the images)")
+    for flag, path in (("--labels", args.labels), ("--latents", args.latents)):
+        if not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    with open(args.labels, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"image", "label"} <= set(rows[0]):
+        raise UsageError(f"--labels {args.labels}: expected a header with columns image,label")
+    try:
+        table = {Path(r["image"]).name: float(r["label"]) for r in rows}
+    except ValueError as e:
+        raise UsageError(f"--labels {args.labels}: labels must be numbers ({e})") from None
+    lat = np.load(args.latents)
+    if "ws" not in lat or "names" not in lat:
+        raise UsageError(f"--latents {args.latents}: no 'ws'/'names' (write it with jaxgan invert)")
+    names = [Path(str(n)).name for n in lat["names"]]
+    keep = [i for i, n in enumerate(names) if n in table]
+    missing = sorted(set(table) - set(names))
+    if missing:
+        raise UsageError(f"--labels: {len(missing)} image(s) not in --latents, e.g. {missing[0]!r}")
+    scores = np.array([table[names[i]] for i in keep], np.float32)
+    binary = set(np.unique(scores).tolist()) <= {0.0, 1.0}
+    thr = 0.5 if binary else args.threshold
+    if not 0 < np.sum(scores > thr) < len(scores):
+        raise UsageError(f"--labels: every image is on one side of the threshold {thr}")
+    return np.asarray(lat["ws"])[keep], scores, thr
+
+
+def _interfacegan_csv(args):
+    """InterFaceGAN on a user's labelled, inverted images (``--labels`` + ``--latents``)."""
+    from jaxgan.directions.interfacegan import fit_boundary  # noqa: PLC0415
+    if args.space == "z":
+        raise UsageError("--labels: inverted latents are in W; use --space w or wp")
+    G, g, layers, out, _ = _load(args)
+    ws, scores, thr = _csv_labels(args)
+    d = fit_boundary(ws, scores, method=args.method, C=args.C, space=args.space,
+                     name=Path(args.labels).stem, threshold=thr).replace(layers=layers)
+    metrics = {"num_labelled": int(len(scores)), "positive_rate": float((scores > thr).mean()),
+               "threshold": thr, "val_accuracy": float(d.extras["val_accuracy"].mean())}
+    alphas = _floats(args.alphas, "--alphas")
+    files = _strips(G, g, d, ws[:args.num_strip], alphas, out, "strips", args.psi)
+    res = {"method": "interfacegan", "labels": "csv",
+           "args": {k: v for k, v in vars(args).items() if k[0] != "_"},
+           "metrics": metrics, "files": files}
+    return _write(out, d, res)
+
+
 def _interfacegan(args):
+    if getattr(args, "labels", None):
+        return _interfacegan_csv(args)
     import jax  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
     from jaxgan.directions.evaluate import accuracy  # noqa: PLC0415
