@@ -13,6 +13,8 @@ shapes_shape        classifier  circle / square / triangle at 32x32 (target >= 9
 shapes_has_sun      classifier  sun present or not at 32x32 (ceiling ~97%: hidden suns)
 digits              classifier  scikit-learn digits, 16x16 grey, fixed test split (>= 95%)
 segmenter_shapes    segmenter   8 concepts of the shapes scenes at 32x32 (target mIoU >= 0.9)
+folder              classifier  a user's folder (``--data folder:PATH``), 32x32 RGB, flips
+segmenter_folder    segmenter   a user's images/ + masks/<concept>/ folder, 32x32 RGB
 ==================  ==========  ===========================================================
 """
 from __future__ import annotations
@@ -40,6 +42,20 @@ _PRESETS = {
                       learning_rate=5e-3, weight_decay=1e-4, warmup_steps=50, flip="auto",
                       shift=1, seed=0),
         "model": dict(widths=(16, 32, 64), depth=1, groups=0, pool="avgmax"),
+    },
+    "folder": {
+        "kind": "classifier",
+        "train": dict(task="folder:", resolution=32, channels=3, steps=300, batch_size=32,
+                      learning_rate=3e-3, weight_decay=1e-4, warmup_steps=30, flip="auto",
+                      shift=2, seed=0, test_fraction=0.2),
+        "model": dict(widths=(16, 32, 64), depth=1, groups=0, pool="avgmax"),
+    },
+    "segmenter_folder": {
+        "kind": "segmenter",
+        "train": dict(task="folder:", resolution=32, channels=3, steps=500, batch_size=16,
+                      learning_rate=5e-3, weight_decay=1e-4, warmup_steps=30, flip=True,
+                      shift=0, seed=0, dice_weight=1.0, test_fraction=0.2),
+        "model": dict(widths=(16, 32, 64), groups=0, global_context=True),
     },
     "segmenter_shapes": {
         "kind": "segmenter",
@@ -79,7 +95,10 @@ def get_config(name: str | None = None) -> dict:
 
 
 def preset_for_task(task: str) -> str:
-    """Default classifier preset of a ``--task`` value (``digits`` or ``shapes:<task>``)."""
+    """Default classifier preset of a ``--task`` value (``digits``, ``shapes:<task>`` or
+    ``folder:PATH``)."""
+    if task.startswith("folder:"):
+        return "folder"
     if task == "digits":
         return "digits"
     return "shapes_has_sun" if task == "shapes:has_sun" else "shapes_shape"

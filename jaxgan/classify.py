@@ -37,7 +37,8 @@ import numpy as np
 import optax
 
 from jaxgan import assets
-from jaxgan.data import get_task, load_digits_dataset, make_task_dataset, render_shapes, to_float
+from jaxgan.data import to_float
+from jaxgan.data.labelled import load_classification_data, load_segmentation_data, mask_concepts
 from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_classifier,
                                     init_classifier, predict_logits)
 from jaxgan.nets.configs import ClassifierConfig, SegmenterConfig, _Config, config_from_json
@@ -46,19 +47,20 @@ from jaxgan.nets.segmenter import (Segmenter, evaluate_segmenter, init_segmenter
 from jaxgan.progress import progress as reporter
 
 ARCH_FILE, PARAMS_DIR, METRICS_FILE = "arch.json", "params", "metrics.json"
-# Factors an x-flip / a translation changes: tasks depending on them forbid that augmentation.
-_FLIP_VARIANT = ("object_x", "sun_x", "rotation", "stripe_angle")
-_SHIFT_VARIANT = ("object_x", "object_y", "sun_x", "sun_y", "horizon")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainOptions(_Config):
     """Data and optimisation options of a run (the architecture is a separate config).
 
-    ``task``: ``'shapes:<task>'`` (a name in ``jaxgan.data.TASKS``) or ``'digits'`` for
-    the classifier; ``'shapes'`` for the segmenter. ``num_train`` / ``num_test`` apply to
-    shapes (digits use the fixed 1442 / 355 split). ``flip``: ``'auto'`` (x-flip where
-    label-invariant: never for digits or position tasks), True or False. ``shift``:
+    ``task``: ``'shapes:<task>'`` (a name in ``jaxgan.data.TASKS``), ``'digits'`` or
+    ``'folder:PATH'`` (any folder of images, one sub-folder per class) for the classifier;
+    ``'shapes'`` or ``'folder:PATH'`` (``PATH/images/`` and ``PATH/masks/<concept>/`` with
+    the same file names) for the segmenter. ``num_train`` / ``num_test`` apply to shapes
+    (digits use the fixed 1442 / 355 split); a folder is split by :func:`split_folder`
+    with ``test_fraction`` held out. ``flip``: ``'auto'`` (x-flip where label-invariant:
+    never for digits or position tasks; always for folders of photographs), True or
+    False. ``shift``:
     random translation by up to this many pixels (edge padded). AdamW with linear warmup
     and cosine decay to 1% of ``learning_rate``. ``dice_weight`` (segmenter only) adds
     that much soft-Dice loss to the per-pixel cross-entropy (helps small concepts).
@@ -78,6 +80,7 @@ class TrainOptions(_Config):
     seed: int = 0
     eval_batch_size: int = 250
     dice_weight: float = 0.0
+    test_fraction: float = 0.2
 
     def __post_init__(self):
         if not isinstance(self.task, str):
@@ -93,6 +96,9 @@ class TrainOptions(_Config):
                 raise ValueError(f"TrainOptions: {k} must be an int >= 0, got {v!r}")
         if self.flip not in (True, False, "auto"):
             raise ValueError(f"TrainOptions: flip must be True, False or 'auto', got {self.flip!r}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"TrainOptions: test_fraction must be in (0, 1), got "
+                             f"{self.test_fraction!r}")
         if not (self.learning_rate > 0 and self.weight_decay >= 0 and self.dice_weight >= 0):
             raise ValueError("TrainOptions: need learning_rate > 0, weight_decay >= 0 and "
                              "dice_weight >= 0")
@@ -111,67 +117,6 @@ def _as(cls, obj):
 
 
 # ----------------------------------------------------------------------------- data
-
-def load_classification_data(opts: TrainOptions):
-    """Held-out classification data of ``opts.task``.
-
-    Args:
-      opts: the run options (task, resolution, channels, sizes, seed).
-
-    Returns:
-      ``(train, test, info)``: ``train`` / ``test`` dicts with ``image`` uint8
-      ``[N, R, R, C]`` and ``label`` int32 ``[N]``; ``info`` dict with ``num_classes``,
-      ``class_names``, ``flip_ok``, ``shift_ok``.
-
-    Raises:
-      ValueError: unknown task, or a resolution / channel count the source cannot make.
-    """
-    kind, _, name = opts.task.partition(":")
-    if kind == "digits" and not name:
-        tr, te = (load_digits_dataset(s, opts.resolution, opts.channels) for s in ("train", "test"))
-        info = dict(num_classes=10, class_names=tuple(str(i) for i in range(10)),
-                    flip_ok=False, shift_ok=True)
-    elif kind == "shapes" and name:
-        task = get_task(name)
-        if opts.channels != 3:
-            raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
-        tr = make_task_dataset(task, opts.num_train, opts.resolution, opts.seed)
-        te = make_task_dataset(task, opts.num_test, opts.resolution, opts.seed,
-                               start=opts.num_train)
-        info = dict(num_classes=task.num_classes, class_names=tuple(task.class_names),
-                    flip_ok=not set(task.depends_on) & set(_FLIP_VARIANT),
-                    shift_ok=not set(task.depends_on) & set(_SHIFT_VARIANT))
-    else:
-        raise ValueError(f"unknown classification task {opts.task!r}; expected 'digits' or "
-                         "'shapes:<task>' with <task> in jaxgan.data.TASKS")
-    pick = lambda d: {"image": d["image"], "label": d["label"].astype(np.int32)}  # noqa: E731
-    return pick(tr), pick(te), info
-
-
-def load_segmentation_data(opts: TrainOptions, concepts):
-    """Shapes scenes with stacked concept masks for segmenter training.
-
-    Args:
-      opts: run options; ``opts.task`` must be ``'shapes'``.
-      concepts: concept names (each must be in ``jaxgan.data.MASK_NAMES``).
-
-    Returns:
-      ``(train, test)`` dicts: ``image`` uint8 ``[N, R, R, 3]``, ``masks`` bool
-      ``[N, R, R, K]`` (channel k = ``concepts[k]``).
-    """
-    if opts.task != "shapes":
-        raise ValueError(f"the segmenter trains on task 'shapes' only, got {opts.task!r}")
-    if opts.channels != 3:
-        raise ValueError(f"shapes scenes are RGB: channels must be 3, got {opts.channels}")
-
-    def make(n, start):
-        d = render_shapes(n, opts.resolution, opts.seed, start=start)
-        missing = [c for c in concepts if f"mask_{c}" not in d]
-        if missing:
-            raise ValueError(f"no masks for concept(s) {missing} in the shapes data")
-        return {"image": d["image"], "masks": np.stack([d[f"mask_{c}"] for c in concepts], -1)}
-    return make(opts.num_train, 0), make(opts.num_test, opts.num_train)
-
 
 def _batches(n: int, batch_size: int, steps: int, rng: np.random.Generator):
     """Yield ``steps`` index arrays of ``batch_size``: reshuffled epochs, remainders dropped."""
@@ -436,10 +381,11 @@ def run_classifier(train=None, model=None, *, out=None, progress: bool = True) -
 
 
 def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) -> dict:
-    """Train a concept segmenter on shapes scenes, report held-out mIoU, optionally save.
+    """Train a concept segmenter on shapes scenes or a mask folder, report held-out mIoU,
+    optionally save.
 
     Args:
-      train: :class:`TrainOptions` or dict (``task`` must be ``'shapes'``).
+      train: :class:`TrainOptions` or dict (``task``: ``'shapes'`` or ``'folder:PATH'``).
       model: dict of :class:`SegmenterConfig` fields other than ``img_resolution`` /
         ``img_channels`` (e.g. ``concepts``, ``widths``).
       out: checkpoint directory to write, or None.
@@ -453,7 +399,10 @@ def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) ->
         train = {"task": "shapes", **dict(train or {})}
     opts = _as(TrainOptions, train)
     t0 = time.perf_counter()
-    cfg = SegmenterConfig.from_dict({**dict(model or {}), "img_resolution": opts.resolution,
+    model = dict(model or {})
+    if opts.task.startswith("folder:") and "concepts" not in model:   # the folder's concepts
+        model["concepts"] = mask_concepts(opts.task.partition(":")[2])
+    cfg = SegmenterConfig.from_dict({**model, "img_resolution": opts.resolution,
                                      "img_channels": opts.channels})
     data, test = load_segmentation_data(opts, cfg.concepts)
     # Every shapes concept mask moves with the image under flips and shifts.
@@ -467,9 +416,9 @@ def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) ->
     fn = partial(jax.jit(lambda v, x: segment(module, v, x)), variables)
     truth = {c: test["masks"][..., k] for k, c in enumerate(cfg.concepts)}
     miou, per = evaluate_segmenter(fn, test["image"], truth,
-                                   min(opts.eval_batch_size, opts.num_test))
-    metrics = {"mean_iou": miou, "iou": per, "num_test": opts.num_test,
-               "num_train": opts.num_train, "train_loss": last.get("loss"), "flip": flip,
+                                   min(opts.eval_batch_size, len(test["image"])))
+    metrics = {"mean_iou": miou, "iou": per, "num_test": len(test["image"]),
+               "num_train": len(data["image"]), "train_loss": last.get("loss"), "flip": flip,
                "shift": shift, "seconds": time.perf_counter() - t0,
                "options": opts.to_dict()}
     path = save_model(out, module, variables, metrics) if out else None

@@ -201,7 +201,8 @@ def test_cli_rejects_unknown_keys(capsys):
     assert main(["--task", "digits", "--set", "bogus=1", "--no-save", "--no-progress"]) == 2
     assert "bogus" in capsys.readouterr().err
     from jaxgan.configs.classifier import PRESETS, get_config
-    assert set(PRESETS) == {"shapes_shape", "shapes_has_sun", "digits", "segmenter_shapes"}
+    assert set(PRESETS) == {"shapes_shape", "shapes_has_sun", "digits", "segmenter_shapes",
+                            "folder", "segmenter_folder"}
     for name in PRESETS:
         cfg = get_config(name)
         classify.TrainOptions.from_dict(cfg["train"])

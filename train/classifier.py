@@ -6,6 +6,7 @@ Usage (CPU, a few minutes each)::
     jaxgan train-classifier --task digits             # preset digits, >= 95% (test split)
     jaxgan train-classifier --task shapes:is_circle --steps 300 --out out/is_circle
     jaxgan train-classifier --preset shapes_has_sun model.widths=8,16,32
+    jaxgan train-classifier --data folder:my_images --out out/my_classifier   # your folder
 
 (``python -m jaxgan.train.classifier`` is the same.) ``--task`` picks the data (``digits`` or
 ``shapes:<task>``, see ``jaxgan.data.TASKS``) and, without ``--preset``, the preset
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from pathlib import Path
 
 from jaxgan.configs.classifier import PRESETS, get_config, preset_for_task
 from jaxgan.errors import USER_ERRORS, one_line
@@ -54,8 +56,13 @@ def build_parser(kind: str, parser: argparse.ArgumentParser | None = None) -> ar
                                           description=__doc__ if kind == "classifier" else None,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
     if kind == "classifier":
-        p.add_argument("--task", default=None,
-                       help="'digits' or 'shapes:<task>' (default: the preset's)")
+        p.add_argument("--task", "--data", default=None, dest="task",
+                       help="'digits', 'shapes:<task>' or 'folder:PATH' (your images, one "
+                            "sub-folder per class; default: the preset's)")
+    else:
+        p.add_argument("--data", default=None, dest="task",
+                       help="'shapes' (default) or 'folder:PATH' (PATH/images/ and "
+                            "PATH/masks/<concept>/ with the same file names)")
     p.add_argument("--preset", default=None, choices=PRESETS, help="configs/classifier.py preset")
     p.add_argument("--steps", type=int, help="training steps")
     p.add_argument("--seed", type=int, help="the one seed (data, init, order, augmentation)")
@@ -64,6 +71,8 @@ def build_parser(kind: str, parser: argparse.ArgumentParser | None = None) -> ar
     p.add_argument("--lr", type=float, dest="learning_rate")
     p.add_argument("--num-train", type=int, dest="num_train", help="shapes training images")
     p.add_argument("--num-test", type=int, dest="num_test", help="shapes held-out images")
+    p.add_argument("--test-fraction", type=float, dest="test_fraction",
+                   help="share of a folder held out for the report (default 0.2)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="the same as a positional KEY=VALUE override")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -80,7 +89,8 @@ def build_parser(kind: str, parser: argparse.ArgumentParser | None = None) -> ar
 def resolve_config(args: argparse.Namespace, kind: str) -> dict:
     """Preset + flags -> ``{'kind', 'train', 'model'}`` (values still unvalidated)."""
     task = getattr(args, "task", None)
-    name = args.preset or ("segmenter_shapes" if kind == "segmenter" else
+    name = args.preset or (("segmenter_folder" if (task or "").startswith("folder:") else
+                            "segmenter_shapes") if kind == "segmenter" else
                            preset_for_task(task or "shapes:shape"))
     cfg = get_config(name)
     if cfg["kind"] != kind:
@@ -88,7 +98,7 @@ def resolve_config(args: argparse.Namespace, kind: str) -> dict:
     if task:
         cfg["train"]["task"] = task
     for k in ("steps", "seed", "resolution", "batch_size", "learning_rate", "num_train",
-              "num_test"):
+              "num_test", "test_fraction"):
         if getattr(args, k) is not None:
             cfg["train"][k] = getattr(args, k)
     for item in [*args.set, *getattr(args, "overrides", [])]:
@@ -128,6 +138,8 @@ def run(args: argparse.Namespace, kind: str = "classifier") -> int:
     from jaxgan import classify  # noqa: PLC0415 (keep --help fast)
     cfg = resolve_config(args, kind)
     tag = cfg["train"]["task"].replace(":", "_")
+    if tag.startswith("folder_"):                       # out/classifier_<folder name>
+        tag = "folder_" + Path(tag[len("folder_"):]).name
     out = None if args.no_save else (args.out or f"out/{kind}_{tag}")
     if out is not None:
         guard_replaced_dir(out, CHECKPOINT_FILES, args.overwrite)

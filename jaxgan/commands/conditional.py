@@ -24,7 +24,8 @@ def add_class_arguments(p: argparse.ArgumentParser, infer: bool = True) -> None:
     if infer:
         p.add_argument("--classifier", default=None,
                        help="conditional generator: infer each image's class with this "
-                            "classifier checkpoint (jaxgan train-classifier)")
+                            "classifier checkpoint (jaxgan train-classifier) or "
+                            "package.module:factory (docs/own-data.md)")
 
 
 def class_index(spec, ckpt, c_dim: int) -> int:
@@ -67,7 +68,7 @@ def classify_images(classifier_ckpt, x, class_names, c_dim: int) -> np.ndarray:
     generator's classes by name when both have names, else by index.
 
     Args:
-      classifier_ckpt: classifier checkpoint directory.
+      classifier_ckpt: classifier checkpoint directory or ``package.module:factory``.
       x: ``[N, R, R, C]`` float images in [-1, 1] (resized to the classifier's resolution).
       class_names: the generator's class names (may be empty).
       c_dim: the generator's number of classes.
@@ -75,18 +76,19 @@ def classify_images(classifier_ckpt, x, class_names, c_dim: int) -> np.ndarray:
     Returns:
       int64 ``[N]`` generator class indices.
     """
+    import dataclasses  # noqa: PLC0415
     import jax  # noqa: PLC0415
-    from jaxgan.classify import load_model  # noqa: PLC0415
-    from jaxgan.nets.classifier import Classifier, classifier_logits, predict_logits  # noqa: PLC0415
-    if not Path(classifier_ckpt).is_dir():
-        raise UsageError(f"--classifier {classifier_ckpt}: no such directory")
-    try:
-        module, variables = load_model(classifier_ckpt)
-    except (FileNotFoundError, ValueError) as e:
-        raise UsageError(f"--classifier: {e}") from None
-    if not isinstance(module, Classifier):
-        raise UsageError(f"--classifier {classifier_ckpt} is not a classifier")
+    from jaxgan import contract  # noqa: PLC0415
+    from jaxgan.nets.classifier import classifier_logits, predict_logits  # noqa: PLC0415
+    if not contract.is_reference(classifier_ckpt) and not Path(classifier_ckpt).is_dir():
+        raise UsageError(f"--classifier {classifier_ckpt}: no such directory (nor a "
+                         "package.module:factory)")
+    # a checkpoint, or a user's package.module:factory through the contract's adapter
+    module, variables = contract.load_model(classifier_ckpt, "classifier",
+                                            resolution=x.shape[1])
     cc = module.cfg
+    if isinstance(module, contract.AdaptedModel):       # the adapter converts size and channels
+        cc = dataclasses.replace(cc, img_channels=x.shape[-1], img_resolution=x.shape[1])
     if cc.img_channels != x.shape[-1]:
         raise UsageError(f"--classifier takes {cc.img_channels}-channel images, the generator "
                          f"makes {x.shape[-1]}")

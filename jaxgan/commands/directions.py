@@ -66,9 +66,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     _train_args(g)
     g.add_argument("--assessor", default="object_size",
                    help="object_size | object_area | object_x | object_y | sun_area | "
-                        "class_logit | class_margin | class_prob | brightness")
-    g.add_argument("--segmenter", help="segmenter checkpoint (segmenter-based assessors)")
-    g.add_argument("--classifier", help="classifier checkpoint (class_* assessors)")
+                        "class_logit | class_margin | class_prob | brightness, or your assessor "
+                        "package.module:factory (images -> [N] scores; docs/own-data.md)")
+    g.add_argument("--segmenter", help="segmenter checkpoint or package.module:factory "
+                                       "(segmenter-based assessors)")
+    g.add_argument("--classifier", help="classifier checkpoint or package.module:factory "
+                                        "(class_* assessors)")
     g.add_argument("--class-idx", type=int, default=1, help="class of class_* assessors")
     g.add_argument("--scale", type=float, default=1.0, help="multiply the assessor's score")
     g.add_argument("--alpha-range", type=float, default=0.5, help="alpha ~ U[-r, r] (0.5)")
@@ -89,9 +92,16 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     _common(i, space=False)
     i.add_argument("--space", choices=["z", "w", "wp"], default="w")
     i.add_argument("--labeller", default="class_margin",
-                   help="a built-in assessor name (see ganalyze) scoring the attribute")
-    i.add_argument("--segmenter")
-    i.add_argument("--classifier")
+                   help="a built-in assessor name (see ganalyze) scoring the attribute, or "
+                        "your assessor package.module:factory")
+    i.add_argument("--labels", help="your labels instead of a labeller: a CSV with columns "
+                                    "image,label (label a number; 0/1 split at 0.5, else at "
+                                    "--threshold), for the images inverted in --latents")
+    i.add_argument("--latents", help="latents.npz of `jaxgan invert` over those images "
+                                     "(names matched to the CSV's image column)")
+    i.add_argument("--segmenter", help="segmenter checkpoint or package.module:factory")
+    i.add_argument("--classifier", help="classifier checkpoint or package.module:factory "
+                                        "(class_* labellers: --class-idx's logit/margin/prob)")
     i.add_argument("--class-idx", type=int, default=1)
     i.add_argument("--threshold", type=float, default=0.0,
                    help="score above which a held-out latent has the attribute (default 0)")
@@ -135,17 +145,28 @@ def _load(args):
 
 
 def _instrument(path, flag):
+    """A checkpoint or a user's ``package.module:factory`` (``jaxgan.contract``)."""
     if path is None:
         return None
-    from jaxgan import assets  # noqa: PLC0415
-    from jaxgan.classify import load_model  # noqa: PLC0415
-    if not Path(assets.resolve(path)).is_dir():
-        raise UsageError(f"{flag} {path}: no such directory")
-    return load_model(path)
+    from jaxgan import contract  # noqa: PLC0415
+    kind = "segmenter" if flag == "--segmenter" else "classifier"
+    if not contract.is_reference(path) and not Path(contract.assets.resolve(path)).is_dir():
+        raise UsageError(f"{flag} {path}: no such directory (nor a package.module:factory)")
+    return contract.load_model(path, kind)
+
+
+def _file_name(name: str) -> str:
+    """An assessor name fit for file names (``pkg.mod:factory`` -> ``factory``)."""
+    return name.rpartition(":")[2]
 
 
 def _assessor(args, name):
+    from jaxgan import contract  # noqa: PLC0415
     from jaxgan.directions.assessors import builtin_assessor  # noqa: PLC0415
+    if contract.is_reference(name):         # the user's assessor: images -> [N] scores
+        module, params = contract.load_model(name, "assessor")
+        scale = getattr(args, "scale", 1.0)
+        return lambda images: scale * module.apply(params, images)
     return builtin_assessor(name, segmenter=_instrument(args.segmenter, "--segmenter"),
                             classifier=_instrument(args.classifier, "--classifier"),
                             scale=getattr(args, "scale", 1.0), class_idx=args.class_idx)
@@ -241,7 +262,7 @@ def _ganalyze(args):
     alphas = _floats(args.alphas, "--alphas")
     d = fit_ganalyze(G, g, assessor, jax.random.fold_in(key, 0), space=args.space, layers=layers,
                      steps=args.steps, batch=args.batch, learning_rate=args.lr,
-                     alpha_range=args.alpha_range, psi=args.psi, name=args.assessor)
+                     alpha_range=args.alpha_range, psi=args.psi, name=_file_name(args.assessor))
     held = sample_latents(G, g, jax.random.fold_in(key, 1), args.num_eval, args.space, args.psi)
     scores = assessor_curve(G, g, d, assessor, held, alphas, psi=args.psi)[0]     # [A, N]
     fit = fit_slope(alphas, scores)
@@ -300,7 +321,61 @@ def _steer(args):
     return _write(out, d, res)
 
 
+def _csv_labels(args):
+    """``--labels CSV`` matched to ``--latents``: ``(ws [N, num_ws, w_dim], scores [N], thr)``."""
+    import csv  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    if not args.latents:
+        raise UsageError("--labels needs --latents (latents.npz of `jaxgan invert` over the images)")
+    for flag, path in (("--labels", args.labels), ("--latents", args.latents)):
+        if not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    with open(args.labels, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"image", "label"} <= set(rows[0]):
+        raise UsageError(f"--labels {args.labels}: expected a header with columns image,label")
+    try:
+        table = {Path(r["image"]).name: float(r["label"]) for r in rows}
+    except ValueError as e:
+        raise UsageError(f"--labels {args.labels}: labels must be numbers ({e})") from None
+    lat = np.load(args.latents)
+    if "ws" not in lat or "names" not in lat:
+        raise UsageError(f"--latents {args.latents}: no 'ws'/'names' (write it with jaxgan invert)")
+    names = [Path(str(n)).name for n in lat["names"]]
+    keep = [i for i, n in enumerate(names) if n in table]
+    missing = sorted(set(table) - set(names))
+    if missing:
+        raise UsageError(f"--labels: {len(missing)} image(s) not in --latents, e.g. {missing[0]!r}")
+    scores = np.array([table[names[i]] for i in keep], np.float32)
+    binary = set(np.unique(scores).tolist()) <= {0.0, 1.0}
+    thr = 0.5 if binary else args.threshold
+    if not 0 < np.sum(scores > thr) < len(scores):
+        raise UsageError(f"--labels: every image is on one side of the threshold {thr}")
+    return np.asarray(lat["ws"])[keep], scores, thr
+
+
+def _interfacegan_csv(args):
+    """InterFaceGAN on a user's labelled, inverted images (``--labels`` + ``--latents``)."""
+    from jaxgan.directions.interfacegan import fit_boundary  # noqa: PLC0415
+    if args.space == "z":
+        raise UsageError("--labels: inverted latents are in W; use --space w or wp")
+    G, g, layers, out, _ = _load(args)
+    ws, scores, thr = _csv_labels(args)
+    d = fit_boundary(ws, scores, method=args.method, C=args.C, space=args.space,
+                     name=Path(args.labels).stem, threshold=thr).replace(layers=layers)
+    metrics = {"num_labelled": int(len(scores)), "positive_rate": float((scores > thr).mean()),
+               "threshold": thr, "val_accuracy": float(d.extras["val_accuracy"].mean())}
+    alphas = _floats(args.alphas, "--alphas")
+    files = _strips(G, g, d, ws[:args.num_strip], alphas, out, "strips", args.psi)
+    res = {"method": "interfacegan", "labels": "csv",
+           "args": {k: v for k, v in vars(args).items() if k[0] != "_"},
+           "metrics": metrics, "files": files}
+    return _write(out, d, res)
+
+
 def _interfacegan(args):
+    if getattr(args, "labels", None):
+        return _interfacegan_csv(args)
     import jax  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
     from jaxgan.directions.evaluate import accuracy  # noqa: PLC0415
@@ -310,7 +385,7 @@ def _interfacegan(args):
     labeller = _assessor(args, args.labeller)
     d = fit_interfacegan(G, g, labeller, jax.random.fold_in(key, 0), num=args.num,
                          ratio=args.ratio, method=args.method, C=args.C, space=args.space,
-                         psi=args.psi, name=args.labeller,
+                         psi=args.psi, name=_file_name(args.labeller),
                          threshold=args.threshold if args.select == "threshold" else None)
     d = d.replace(layers=layers)
     held, scores = label_latents(G, g, labeller, jax.random.fold_in(key, 1), args.num_eval,

@@ -30,7 +30,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_precision_argument(p)
     p.add_argument("--net", choices=["G", "G_ema"], help="sub-checkpoint (default G_ema, else G)")
     p.add_argument("--segmenter", required=True,
-                   help="segmenter checkpoint (jaxgan train-segmenter, or builtin:segmenter_shapes)")
+                   help="segmenter checkpoint (jaxgan train-segmenter, or builtin:segmenter_shapes) "
+                        "or your package.module:factory (docs/own-data.md)")
     p.add_argument("--layer", action="append", required=True, dest="layers",
                    help="layer to dissect, e.g. b16.conv0 (repeatable; 'all' for every layer)")
     p.add_argument("--concepts", default="", help="comma-separated concepts to study causally "
@@ -101,7 +102,9 @@ def _artifacts(args, G):
         D = with_precision(D, args)
         kw["realism_fn"] = discriminator_realism(D, d)
     elif args.realism_classifier:
-        rm, rv = load_model(args.realism_classifier)
+        from jaxgan.contract import load_model as load_contract_model  # noqa: PLC0415
+        rm, rv = load_contract_model(args.realism_classifier, "classifier",
+                                     resolution=G.cfg.img_resolution)
         kw["realism_fn"] = classifier_confidence(rm, rv)
     else:
         if not Path(args.bad_labels).is_file():
@@ -117,11 +120,11 @@ def _artifacts(args, G):
 def _run(args: argparse.Namespace) -> int:
     from functools import partial  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    from jaxgan.classify import load_model  # noqa: PLC0415
+    from jaxgan.contract import load_model as load_contract_model  # noqa: PLC0415
     from jaxgan.dissect.features import feature_names  # noqa: PLC0415
     from jaxgan.dissect.runner import run_dissection  # noqa: PLC0415
     from jaxgan.nets.generator import Generator  # noqa: PLC0415
-    from jaxgan.nets.segmenter import Segmenter, segment  # noqa: PLC0415
+    from jaxgan.nets.segmenter import segment  # noqa: PLC0415
     if args.samples < 1 or args.batch < 1 or args.units < 1:
         raise UsageError("--samples, --batch and --units must be >= 1")
     try:
@@ -137,9 +140,8 @@ def _run(args: argparse.Namespace) -> int:
     G = with_precision(G, args)
     if not isinstance(G, Generator):
         raise UsageError(f"--ckpt {args.ckpt} holds a {type(G).__name__}, not a generator")
-    sm, sv = load_model(args.segmenter)
-    if not isinstance(sm, Segmenter):
-        raise UsageError(f"--segmenter {args.segmenter} holds a {type(sm).__name__}")
+    # a segmenter checkpoint or a user's package.module:factory (jaxgan.contract)
+    sm, sv = load_contract_model(args.segmenter, "segmenter", resolution=G.cfg.img_resolution)
     names = feature_names(G)
     layers = list(names) if "all" in args.layers else args.layers
     bad = [n for n in layers if n not in names]

@@ -34,7 +34,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     d = _DEFAULTS
     p.add_argument("--ckpt", required=True, help="generator checkpoint directory")
     add_precision_argument(p)
-    p.add_argument("--task", default=d.task, help=f"shapes:<task> (default {d.task})")
+    p.add_argument("--task", "--data", default=d.task, dest="task",
+                   help=f"shapes:<task>, or folder:PATH (your images, one sub-folder per class, "
+                        f"split by --num-train/--num-val/--num-test) (default {d.task})")
+    p.add_argument("--classifier", default=None,
+                   help="your classifier instead of the weak one trained here: a checkpoint "
+                        "(jaxgan train-classifier) or package.module:factory (docs/own-data.md)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--overwrite", action="store_true",
                    help="replace this command's files in --out (only those)")
@@ -110,8 +115,19 @@ def _run(args) -> int:
             raise UsageError("--infer-class needs a conditional generator and no --class")
     else:
         G, _ = bound_generator(args, G, args.ckpt)   # a conditional G: fixed to --class
+    data = clf = None
+    if args.task.startswith("folder:"):          # a user's labelled folder at G's resolution
+        from jaxgan.data.labelled import load_labelled_folder, split_folder  # noqa: PLC0415
+        full, cnames = load_labelled_folder(args.task.partition(":")[2], G.cfg.img_resolution)
+        data = {**split_folder(full, {"train": cfg.num_train, "val": cfg.num_val,
+                                      "test": cfg.num_test}, cfg.seed),
+                "class_names": cnames, "source": args.task}
+    if args.classifier:                           # a checkpoint or package.module:factory
+        from jaxgan.contract import load_model as load_contract_model  # noqa: PLC0415
+        clf = load_contract_model(args.classifier, "classifier",
+                                  resolution=G.cfg.img_resolution)
     r = run_experiment(G, g, cfg, out=args.out, encoder=args.encoder, cache_dir=args.cache,
-                       class_names=names)
+                       class_names=names, data=data, classifier=clf)
     from jaxgan.ensemble.report import write_manifest  # noqa: PLC0415
     write_manifest(args.out)                              # explorer.json for `jaxgan explore`
     for cname, c in r["classifiers"].items():

@@ -36,7 +36,10 @@ def _add_common(p):
     p.add_argument("--num-images", type=int, default=250, help="held-out images to explain")
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out scenes")
     p.add_argument("--task", default=None, help="shapes task (default: the classifier's)")
-    p.add_argument("--classifier", default=None, help="override the classifier checkpoint")
+    p.add_argument("--data", default=None, help="explain your images instead of shapes scenes: "
+                   "folder:PATH (one sub-folder per class; --num-images of them, stratified)")
+    p.add_argument("--classifier", default=None, help="override the classifier: a checkpoint "
+                   "or package.module:factory (docs/own-data.md)")
     p.add_argument("--no-progress", action="store_true")
     add_precision_argument(p)
 
@@ -113,6 +116,18 @@ def _task_of(clf, args) -> str:
     return task
 
 
+def _folder_images(args, g_cfg):
+    """``--num-images`` images of a ``folder:PATH`` (stratified, seeded) in [-1, 1]."""
+    from jaxgan.data import to_float  # noqa: PLC0415
+    from jaxgan.data.labelled import load_labelled_folder, split_folder  # noqa: PLC0415
+    kind, _, path = args.data.partition(":")
+    if kind != "folder" or not path:
+        raise UsageError(f"--data {args.data!r}: expected folder:PATH")
+    data, _ = load_labelled_folder(path, g_cfg.img_resolution, g_cfg.img_channels)
+    n = min(args.num_images, len(data["label"]))
+    return np.asarray(to_float(split_folder(data, {"x": n}, args.seed)["x"]["image"]))
+
+
 def _run(args) -> int:
     if args.explain_cmd == "train":
         from jaxgan.commands.train import train_config_group  # noqa: PLC0415
@@ -133,12 +148,18 @@ def _run(args) -> int:
                          "only attfind and report are sharded across processes")
     sx = load_stylex(args.ckpt, args.classifier)
     sx = sx._replace(G=with_precision(sx.G, args))
-    task = _task_of(sx.clf, args)
-    images, _, _ = pipeline.task_images(task, args.num_images, sx.G.cfg.img_resolution, args.seed)
+    if getattr(args, "data", None):               # a user's labelled folder
+        images = _folder_images(args, sx.G.cfg)
+    else:
+        task = _task_of(sx.clf, args)
+        images, _, _ = pipeline.task_images(task, args.num_images, sx.G.cfg.img_resolution,
+                                            args.seed)
     enc = pipeline.encode_dataset(sx, images)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.explain_cmd == "attack":
+        if getattr(args, "data", None):
+            raise UsageError("explain attack measures the shapes factors: no --data folder")
         from jaxgan.stylex.attack import attack_study  # noqa: PLC0415
         from jaxgan.stylex.metrics import shapes_estimators  # noqa: PLC0415
         from jaxgan.viz.grid import save_image_grid  # noqa: PLC0415
@@ -174,7 +195,8 @@ def _run(args) -> int:
     if args.explain_cmd == "attfind":
         print(json.dumps(summary["ranking"]))
         return 0
-    rep = pipeline.report(sx, enc, result, images, out, k=args.k)
+    rep = pipeline.report(sx, enc, result, images, out, k=args.k,
+                          **({"segmenter": ""} if getattr(args, "data", None) else {}))
     from jaxgan.stylex.report import write_manifest  # noqa: PLC0415
     write_manifest(out)                                   # explorer.json for `jaxgan explore`
     print(f"report: {out}/report.json; flip rate top-{args.k}: {rep['flip_rate_top_k']:.3f}")

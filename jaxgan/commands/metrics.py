@@ -39,8 +39,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="", help="shapes task (as the training data config)")
     p.add_argument("--resolution", type=int, default=None, help="data resolution (default: G's)")
     p.add_argument("--feature-net", default=None,
-                   help="classifier checkpoint dir ('classifier:DIR') or FID Inception weights "
-                        "('inception:FILE', .pth/.npz); default: the built-in "
+                   help="classifier checkpoint dir ('classifier:DIR'), FID Inception weights "
+                        "('inception:FILE', .pth/.npz) or your feature net package.module:factory "
+                        "(docs/own-data.md; metrics fd_<its name>); default: the built-in "
                         "builtin:classifier_shapes_shape or builtin:classifier_digits")
     p.add_argument("--num-gen", type=int, default=10000, help="generated images (official: 50000)")
     p.add_argument("--num-real", type=int, default=10000, help="dataset images (at most)")

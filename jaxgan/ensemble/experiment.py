@@ -111,9 +111,11 @@ class EnsembleConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not self.task.startswith("shapes:"):
-            raise ValueError(f"EnsembleConfig.task must be 'shapes:<task>', got {self.task!r}")
-        get_task(self.task.partition(":")[2])
+        if not self.task.startswith(("shapes:", "folder:")):
+            raise ValueError(f"EnsembleConfig.task must be 'shapes:<task>' or 'folder:PATH' "
+                             f"(with run_experiment's data=), got {self.task!r}")
+        if self.task.startswith("shapes:"):
+            get_task(self.task.partition(":")[2])
         for f in ("num_train", "num_val", "num_test", "num_views", "chunk", "block", "inv_batch"):
             if getattr(self, f) < 1:
                 raise ValueError(f"EnsembleConfig.{f} must be >= 1, got {getattr(self, f)}")
@@ -321,7 +323,8 @@ def _load_encoder(G, g, encoder, cfg: EnsembleConfig, cache_dir, g_digest, progr
 
 
 def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, encoder=None,
-                   cache_dir=None, progress: bool = True, lp=None, class_names=()) -> dict:
+                   cache_dir=None, progress: bool = True, lp=None, class_names=(),
+                   data=None, classifier=None) -> dict:
     """Run the whole ensembling experiment (see the module docstring).
 
     Args:
@@ -334,6 +337,11 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
       lp: LPIPS network (needed when ``cfg.inv_lpips > 0``).
       class_names: the generator's class names (``cfg.infer_class``: matched to the task's;
         empty: by index).
+      data: a user's data instead of ``cfg.task``: ``{'train', 'val', 'test'}`` dicts of
+        ``image`` uint8 ``[N, R, R, 3]`` at G's resolution and ``label`` int ``[N]``, plus
+        ``class_names`` (e.g. :func:`jaxgan.data.labelled.split_folder` of a folder).
+      classifier: a user's ``(module, variables)`` (:func:`jaxgan.contract.load_model`)
+        evaluated instead of the weak classifier trained on ``train`` (then no mitigation).
 
     Returns:
       the results dict written to ``results.json`` (plus ``cache_hits``).
@@ -343,13 +351,20 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     res = G.cfg.img_resolution
     if G.cfg.img_channels != 3:
         raise ValueError("run_experiment: shapes scenes are RGB; the generator must be too")
-    task = get_task(cfg.task.partition(":")[2])
+    if data is None:
+        if not cfg.task.startswith("shapes:"):
+            raise ValueError(f"run_experiment: task {cfg.task!r} needs data= (the split folder)")
+        task = get_task(cfg.task.partition(":")[2])
+        task_names, num_classes = tuple(task.class_names), task.num_classes
+    else:
+        task_names = tuple(data["class_names"])
+        num_classes = len(task_names)
     if model.needs_class(G) != cfg.infer_class:
         raise ValueError("run_experiment: a conditional generator needs a class: bind one "
                          "(jaxgan.model.bind_class) or set infer_class=True" if
                          model.needs_class(G) else "run_experiment: infer_class=True needs a "
                          "conditional generator without a bound class")
-    lookup = (task_to_generator_classes(task.class_names, class_names, G.cfg.c_dim)
+    lookup = (task_to_generator_classes(task_names, class_names, G.cfg.c_dim)
               if cfg.infer_class else None)
     if out is not None and cache_dir is None:
         cache_dir = Path(out) / "cache"
@@ -358,13 +373,22 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     specs = cfg.specs()
 
     # 1. data ------------------------------------------------------------------------------
-    tr = make_task_dataset(task, cfg.num_train, res, cfg.seed)
-    va = make_task_dataset(task, cfg.num_val, res, cfg.seed, start=cfg.data_start)
-    te = make_task_dataset(task, cfg.num_test, res, cfg.seed, start=cfg.data_start + cfg.num_val)
+    if data is None:
+        tr = make_task_dataset(task, cfg.num_train, res, cfg.seed)
+        va = make_task_dataset(task, cfg.num_val, res, cfg.seed, start=cfg.data_start)
+        te = make_task_dataset(task, cfg.num_test, res, cfg.seed,
+                               start=cfg.data_start + cfg.num_val)
+    else:
+        tr, va, te = data["train"], data["val"], data["test"]
+        if tr["image"].shape[1:] != (res, res, 3):
+            raise ValueError(f"run_experiment: data images are {tr['image'].shape[1:]}, the "
+                             f"generator makes {(res, res, 3)}")
 
-    # 2. weak classifier ---------------------------------------------------------------------
+    # 2. weak classifier (or the user's) ----------------------------------------------------
     t = time.perf_counter()
-    clf = train_classifier(tr["image"], tr["label"], task.num_classes, cfg, progress)
+    clf = (train_classifier(tr["image"], tr["label"], num_classes, cfg, progress)
+           if classifier is None else tuple(classifier))
+    mitigate = cfg.mitigate and classifier is None
     times["classifier_s"] = time.perf_counter() - t
 
     # 3. inversion (cached) ------------------------------------------------------------------
@@ -376,7 +400,7 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
     inv_key = jax.random.fold_in(jax.random.key(cfg.seed), 2)
     hits = {}
     ws = {}
-    splits = {"val": va, "test": te, **({"train": tr} if cfg.mitigate else {})}
+    splits = {"val": va, "test": te, **({"train": tr} if mitigate else {})}
     biggest = max(len(d["image"]) for d in splits.values())
     inv_batch, block = min(cfg.inv_batch, biggest), min(cfg.block, biggest)   # fixed shapes
     pred = None                       # infer_class: each image's predicted generator class
@@ -406,12 +430,12 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
                for k in ws}
 
     # 4. classifiers: weak, and (mitigation) trained on real + reconstructions ----------------
-    classifiers = {"weak": clf}
-    if cfg.mitigate:
+    classifiers = {"weak" if classifier is None else "user": clf}
+    if mitigate:
         t = time.perf_counter()
         x_mix = np.concatenate([tr["image"], recon["train"]])
         y_mix = np.concatenate([tr["label"], tr["label"]])
-        classifiers["weak+gan_recon"] = train_classifier(x_mix, y_mix, task.num_classes, cfg,
+        classifiers["weak+gan_recon"] = train_classifier(x_mix, y_mix, num_classes, cfg,
                                                          progress)
         times["classifier_mitigated_s"] = time.perf_counter() - t
     names = list(classifiers)
@@ -462,6 +486,8 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
 
     # 6. combine -----------------------------------------------------------------------------
     results = {"config": cfg.to_dict(), "encoder": enc_src, "cache_hits": hits,
+               "data": "task" if data is None else data.get("source", "user data"),
+               "class_names": list(task_names),
                "reconstruction_mse": rec_mse, "classifiers": {}, "methods": {},
                "num_views": cfg.num_views, "alphas": alpha_grid().tolist()}
     for n in names:

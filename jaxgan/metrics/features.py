@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan import assets
+from jaxgan import assets, contract
 from jaxgan.nets.lpips import resize_images
 from jaxgan.convert.inception import load_inception
 from jaxgan.nets.inception import inception_pool
@@ -160,13 +160,32 @@ def inception_features(path, resize: int | None = 299) -> FeatureNet:
     return FeatureNet("inception", 2048, fn, variables, _fingerprint_tree(variables))
 
 
+def reference_features(spec: str) -> FeatureNet:
+    """A user's feature net ``package.module:factory`` (the :mod:`jaxgan.contract` kind
+    ``features``: ``apply_fn(params, images) -> [N, D]``), resized and rescaled by the
+    contract's adapter; metrics are reported as ``fd_<meta name>`` (default ``fd_user``).
+
+    Args:
+      spec: the Python reference.
+
+    Returns:
+      A :class:`FeatureNet`.
+    """
+    module, params = contract.load_model(spec, "features")
+    return FeatureNet(module.cfg.name, int(module.cfg.dim), module.apply, params,
+                      f"{spec}:{_fingerprint_tree(params)}")
+
+
 def make_feature_net(spec: str) -> FeatureNet:
     """Parse a command-line feature-net spec.
 
     ``'classifier:PATH'`` or a plain directory -> :func:`classifier_features`;
     ``'inception:PATH'`` or a ``.pth`` / ``.npz`` file -> :func:`inception_features`;
-    ``builtin:NAME`` is a classifier of :mod:`jaxgan.assets`.
+    ``builtin:NAME`` is a classifier of :mod:`jaxgan.assets`; ``package.module:factory``
+    is a user's feature net (:func:`reference_features`).
     """
+    if contract.is_reference(spec) and spec.partition(":")[0] not in ("classifier", "inception"):
+        return reference_features(spec)
     spec = assets.resolve(spec)
     kind, sep, rest = spec.partition(":")
     if sep and kind in ("classifier", "inception"):

@@ -16,9 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import assets, model
+from jaxgan import assets, contract, model
 from jaxgan.checkpoint import CheckpointError, load_network, resolve_checkpoint
-from jaxgan.classify import load_model
 from jaxgan.nets.classifier import classifier_logits
 from jaxgan.nets.encoder import backbone_from_discriminator
 
@@ -153,7 +152,8 @@ def load_stylex(path, classifier: str | None = None) -> Stylex:
         D, d = load_network(path, "D")
     clf_path = classifier or (path / "classifier" if (path / "classifier").is_dir()
                               else opts["classifier"])
-    clf, clf_vars = load_model(clf_path)
+    clf, clf_vars = contract.load_model(clf_path, "classifier",   # checkpoint or reference
+                                        resolution=G.cfg.img_resolution)
     if G.cfg.style_cond_dim != clf.cfg.num_classes:
         raise ValueError(f"generator has style_cond_dim={G.cfg.style_cond_dim} but the classifier "
                          f"{clf_path} has {clf.cfg.num_classes} classes")

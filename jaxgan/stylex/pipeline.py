@@ -203,10 +203,12 @@ def attfind_json(result: dict, layout, class_names=()) -> dict:
 def report(sx: Stylex, enc: dict, result: dict, images, out, *, k: int = 4,
            segmenter: str = SEGMENTER, shape_classifier: str = SHAPE_CLASSIFIER) -> dict:
     """The explanation report (:func:`jaxgan.stylex.report.write_report`) with the shapes
-    factor estimators when their checkpoints exist, and the encoder agreement."""
+    factor estimators when their checkpoints exist (``segmenter=''``: none, e.g. for a
+    user's images), and the encoder agreement."""
     m = attfind_model(sx, enc["layout"])
     est = thr = feat = None
-    if Path(assets.resolve(segmenter)).is_dir() and Path(assets.resolve(shape_classifier)).is_dir():
+    if segmenter and shape_classifier and Path(assets.resolve(segmenter)).is_dir() and \
+            Path(assets.resolve(shape_classifier)).is_dir():
         est, thr, feat = shapes_estimators(segmenter, shape_classifier)
     stable = np.asarray(result["stable"])
     extra = {"agreement_C(G(E(x)))=C(x)": float(stable.mean()),

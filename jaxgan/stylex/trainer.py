@@ -27,9 +27,8 @@ from typing import Any, Callable
 import jax
 import optax
 
-from jaxgan import assets, model
+from jaxgan import assets, contract, model
 from jaxgan.checkpoint import save_network
-from jaxgan.classify import load_model
 from jaxgan.nets.classifier import classifier_logits
 from jaxgan.nets.configs import EncoderConfig
 from jaxgan.nets.lpips import load_lpips
@@ -188,10 +187,13 @@ def trainer_extension(cfg, data_info: dict) -> StylexExtension:
     if o.get("mode", "alternate") not in MODES:
         raise ValueError(f"stylex.mode must be one of {MODES}, got {o.get('mode')!r}")
     if not o.get("classifier"):
-        raise ValueError("stylex.classifier must name a classifier checkpoint directory")
-    module, variables = load_model(o["classifier"])
+        raise ValueError("stylex.classifier must name a classifier checkpoint directory or "
+                         "package.module:factory")
     res, ch = data_info["resolution"], data_info["channels"]
-    if (module.cfg.img_resolution, module.cfg.img_channels) != (res, ch):
+    # a checkpoint, or a user's function through the contract's adapter (any size / range)
+    module, variables = contract.load_model(o["classifier"], "classifier", resolution=res)
+    if not isinstance(module, contract.AdaptedModel) and \
+            (module.cfg.img_resolution, module.cfg.img_channels) != (res, ch):
         raise ValueError(f"stylex.classifier {o['classifier']} takes {module.cfg.img_resolution}px "
                          f"x{module.cfg.img_channels} images, the data is {res}px x{ch}")
     return StylexExtension(module.cfg.num_classes, module, variables, o)
