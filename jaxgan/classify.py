@@ -35,8 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 
 from jaxgan import assets
+from jaxgan.checkpoint import write_dir_atomic
 from jaxgan.data import to_float
 from jaxgan.data.labelled import load_classification_data, load_segmentation_data, mask_concepts
 from jaxgan.nets.classifier import (Classifier, classifier_logits, evaluate_classifier,
@@ -273,8 +275,6 @@ def save_model(path, module, variables, metrics: dict | None = None) -> Path:
     Returns:
       ``path`` as a :class:`~pathlib.Path`.
     """
-    import orbax.checkpoint as ocp  # noqa: PLC0415
-    from jaxgan.checkpoint import write_dir_atomic  # noqa: PLC0415
     path = Path(path).absolute()
     cfg = getattr(module, "cfg", None)
     if not isinstance(cfg, (ClassifierConfig, SegmenterConfig)):
@@ -315,7 +315,6 @@ def load_model(path):
       FileNotFoundError: no ``arch.json`` / ``params/`` there.
       ValueError: ``arch.json`` is not a classifier or segmenter config.
     """
-    import orbax.checkpoint as ocp  # noqa: PLC0415
     path = Path(assets.resolve(path)).absolute()
     if not (path / ARCH_FILE).is_file() or not (path / PARAMS_DIR).is_dir():
         raise FileNotFoundError(f"{path} is not a classifier/segmenter checkpoint "

@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets
+from jaxgan.classify import load_model as load_checkpoint
 from jaxgan.errors import UsageError, WrongKindError
 
 KINDS = ("classifier", "segmenter", "assessor", "features")
@@ -362,7 +363,6 @@ def load_model(spec, kind: str = "classifier", *, resolution: int | None = None)
     if not path.is_dir():
         raise UsageError(f"{kind} {spec}: no such checkpoint directory, and not a Python "
                          "reference package.module:factory")
-    from jaxgan.classify import load_model as load_checkpoint  # noqa: PLC0415 (orbax is heavy)
     try:
         module, variables = load_checkpoint(path)
     except (FileNotFoundError, ValueError) as e:

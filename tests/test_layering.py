@@ -50,9 +50,7 @@ LAZY_ALLOWED = {
 
 
 #: Modules whose function-level imports are still to be hoisted, and why they wait.
-PENDING = {
-    "jaxgan.classify": "issue #28 rewrites this module in the same session; hoist after the merge",
-}
+PENDING: dict[str, str] = {}
 
 
 class Import(NamedTuple):
