@@ -36,7 +36,7 @@ CLASSIFIER = Path("tests/fixtures/trained/classifier_shapes_circle_and_sun")
 def _setup(res: int, n: int, seed: int = 0):
     from jaxgan.nets.classifier import classifier_logits, init_classifier  # noqa: PLC0415
     if res == 32 and FIXTURE.is_dir():
-        from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
+        from jaxgan.stylex.explainer import load_stylex  # noqa: PLC0415
         sx = load_stylex(FIXTURE)
         G, g, clf = sx.G, sx.g, sx.logits
         src = "fixture"

@@ -107,7 +107,7 @@ class TrainOptions(_Config):
 
 
 @flax.struct.dataclass
-class TrainState:
+class ClassifierState:
     """``step`` int32 scalar, ``params`` pytree, ``opt_state`` optax state."""
     step: jax.Array
     params: dict
@@ -168,7 +168,7 @@ def augment(key, images, targets=None, *, flip: bool, shift: int):
     return arrays[0], arrays[1] > 0.5
 
 
-def make_optimizer(opts: TrainOptions):
+def classifier_optimizer(opts: TrainOptions):
     """AdamW with linear warmup and cosine decay over ``opts.steps``."""
     sched = optax.warmup_cosine_decay_schedule(
         0.0, opts.learning_rate, min(opts.warmup_steps, opts.steps - 1) if opts.steps > 1 else 0,
@@ -176,9 +176,9 @@ def make_optimizer(opts: TrainOptions):
     return optax.adamw(sched, weight_decay=opts.weight_decay)
 
 
-def init_state(params, tx) -> TrainState:
-    """Fresh :class:`TrainState` at step 0."""
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+def init_classifier_state(params, tx) -> ClassifierState:
+    """Fresh :class:`ClassifierState` at step 0."""
+    return ClassifierState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
 
 def _make_step(loss_fn, tx):
@@ -187,7 +187,7 @@ def _make_step(loss_fn, tx):
             state.params, batch, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        return TrainState(state.step + 1, params, opt_state), {"loss": loss, **metrics}
+        return ClassifierState(state.step + 1, params, opt_state), {"loss": loss, **metrics}
     return jax.jit(step, donate_argnums=(0,))
 
 
@@ -200,7 +200,7 @@ def make_classifier_step(module: Classifier, tx, *, flip: bool = False, shift: i
       flip, shift: augmentation (see :func:`augment`).
 
     Returns:
-      a function of ``state`` (:class:`TrainState`), ``batch`` (``image`` uint8
+      a function of ``state`` (:class:`ClassifierState`), ``batch`` (``image`` uint8
       ``[B, R, R, C]``, ``label`` int ``[B]``) and a key, returning the new state and
       ``{'loss', 'accuracy'}`` (batch mean cross-entropy and accuracy, scalars).
     """
@@ -364,9 +364,9 @@ def run_classifier(train=None, model=None, *, out=None, progress: bool = True) -
         "img_channels": data["image"].shape[-1], "num_classes": info["num_classes"],
         "task": opts.task, "class_names": info["class_names"]})
     module, variables = init_classifier(cfg, jax.random.fold_in(jax.random.key(opts.seed), 0))
-    tx = make_optimizer(opts)
+    tx = classifier_optimizer(opts)
     step = make_classifier_step(module, tx, flip=flip, shift=shift)
-    state, last = _train(step, init_state(variables["params"], tx), data, opts, progress,
+    state, last = _train(step, init_classifier_state(variables["params"], tx), data, opts, progress,
                          opts.task)
     variables = {"params": state.params}
     acc = evaluate_classifier(module, variables, test["image"], test["label"],
@@ -407,9 +407,9 @@ def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) ->
     # Every shapes concept mask moves with the image under flips and shifts.
     flip, shift = _resolve_aug(opts, True, True, "segmentation")
     module, variables = init_segmenter(cfg, jax.random.fold_in(jax.random.key(opts.seed), 0))
-    tx = make_optimizer(opts)
+    tx = classifier_optimizer(opts)
     step = make_segmenter_step(module, tx, flip=flip, shift=shift, dice_weight=opts.dice_weight)
-    state, last = _train(step, init_state(variables["params"], tx), data, opts, progress,
+    state, last = _train(step, init_classifier_state(variables["params"], tx), data, opts, progress,
                          "segmenter")
     variables = {"params": state.params}
     fn = partial(jax.jit(lambda v, x: segment(module, v, x)), variables)
@@ -424,9 +424,9 @@ def run_segmenter(train=None, model=None, *, out=None, progress: bool = True) ->
     return {"module": module, "variables": variables, "metrics": metrics, "path": path}
 
 
-__all__ = ["TrainOptions", "TrainState", "augment", "build_module",
-           "evaluate_classifier", "evaluate_segmenter", "init_state", "iou_counts",
+__all__ = ["TrainOptions", "ClassifierState", "augment", "build_module",
+           "evaluate_classifier", "evaluate_segmenter", "init_classifier_state", "iou_counts",
            "iou_from_counts", "load_classification_data", "load_model",
-           "load_segmentation_data", "make_classifier_step", "make_optimizer",
+           "load_segmentation_data", "make_classifier_step", "classifier_optimizer",
            "make_segmenter_step", "mean_iou", "predict_logits", "run_classifier",
            "run_segmenter", "save_model", "classifier_logits", "segmenter_logits"]

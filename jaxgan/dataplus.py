@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from jaxgan import model
 from jaxgan.invert import indomain
-from jaxgan.invert.project import project
+from jaxgan.invert.projector import project
 
 PERTURB_KINDS = ("gaussian", "coarse", "fine")
 

@@ -222,7 +222,7 @@ def test_mix_and_morph_endpoints(source):
 
 
 def test_checkpoint_resume_of_a_domain_run(source, trained, tmp_path):
-    from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
+    from jaxgan.training.run_checkpoint import TrainCheckpointer, abstract_like
     from jaxgan.training.step import train_step
     defs, _, s2, fns = trained
     s2 = jax.device_get(s2)

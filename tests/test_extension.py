@@ -45,7 +45,7 @@ def _run(second_ema: bool):
 
 def test_second_ema_changes_what_it_claims_and_nothing_else(tmp_path):
     from jaxgan.checkpoint import load_network
-    from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like, saved_fields
+    from jaxgan.training.run_checkpoint import TrainCheckpointer, abstract_like, saved_fields
     from jaxgan.training.loop import _export, build_run
     _, _, plain, _ = _run(False)
     defs, host0, state, g_params = _run(True)

@@ -363,7 +363,7 @@ def test_stylex_reports_what_it_does_with_an_automatically_found_discriminator(t
     from jaxgan import model
     from jaxgan.checkpoint import CheckpointError, save_network
     from jaxgan.nets.configs import DiscriminatorConfig, EncoderConfig, GeneratorConfig
-    from jaxgan.stylex.model import _init_from
+    from jaxgan.stylex.explainer import _init_from
 
     class State(NamedTuple):
         g: dict

@@ -64,7 +64,7 @@ def test_builtin_network_equals_the_test_fixture_it_was_copied_from(name):
 
 
 def test_builtin_stylex_loads_by_name():
-    from jaxgan.stylex.model import load_stylex
+    from jaxgan.stylex.explainer import load_stylex
     sx = load_stylex("builtin:stylex_shapes")
     assert sx.clf.cfg.num_classes == sx.G.cfg.style_cond_dim == 2
 

@@ -305,7 +305,7 @@ def test_generate_handles_the_style_condition(tiny_g):
 
 
 def test_transplant_pretrained_into_conditioned_generator(tiny_g):
-    from jaxgan.stylex.model import transplant
+    from jaxgan.stylex.explainer import transplant
     G, g = tiny_g
     plain_cfg = CFG.replace(style_cond_dim=0)
     Gp, gp = model.init_generator(plain_cfg, jax.random.key(9))
@@ -329,7 +329,7 @@ def test_init_encoder_from_a_trained_encoder(tmp_path):
     encoder of other widths or a missing path is a clear error."""
     from jaxgan.checkpoint import save_network
     from jaxgan.nets.configs import EncoderConfig
-    from jaxgan.stylex.model import _init_encoder_from
+    from jaxgan.stylex.explainer import _init_encoder_from
     cfg = EncoderConfig(img_resolution=16, img_channels=3, w_dim=8, num_ws=6, channel_base=256,
                         channel_max=16)
     E, fresh = model.init_encoder(cfg, jax.random.key(0))

@@ -32,7 +32,7 @@ FACTORS = {"object_area": +1, "horizon": +1}
 def setup():
     from jaxgan.stylex import pipeline
     from jaxgan.stylex.metrics import shapes_estimators
-    from jaxgan.stylex.model import load_stylex
+    from jaxgan.stylex.explainer import load_stylex
     sx = load_stylex(FIX)
     images, labels, factors = pipeline.task_images(TASK, 200, 32, seed=1, start=START)
     enc = pipeline.encode_dataset(sx, images)

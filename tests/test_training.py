@@ -216,7 +216,7 @@ def test_nan_stops_with_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(TrainingDivergedError, match=r"non-finite.*loss/G/main.*last good checkpoint is step 4"):
         train(cfg, tmp_path / "run", progress=False)
     monkeypatch.setattr(step_mod.losses, "g_main_loss", orig)
-    from jaxgan.training.checkpoint import TrainCheckpointer
+    from jaxgan.training.run_checkpoint import TrainCheckpointer
     ck = TrainCheckpointer(tmp_path / "run" / "checkpoints")
     assert ck.latest_step() == 4
     ck.close()

@@ -141,7 +141,7 @@ def _run(args) -> int:
     guard_outputs(args.out, [n for n in OUTPUTS[args.explain_cmd] if n not in reused],
                   args.overwrite)
     import jax  # noqa: PLC0415
-    from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
+    from jaxgan.stylex.explainer import load_stylex  # noqa: PLC0415
     from jaxgan.stylex import pipeline  # noqa: PLC0415
     if args.explain_cmd in ("attack", "eigenfind") and jax.process_count() > 1:
         raise UsageError(f"explain {args.explain_cmd} runs in one process; under `jaxgan launch` "
@@ -215,7 +215,7 @@ def _compare(args) -> int:
                          "inversion encoder trained on it)")
     out = guard_outputs(args.out, COMPARE_OUTPUTS, args.overwrite)
     from jaxgan.stylex import compare, sufficiency  # noqa: PLC0415
-    from jaxgan.stylex.model import load_stylex  # noqa: PLC0415
+    from jaxgan.stylex.explainer import load_stylex  # noqa: PLC0415
     sx = load_stylex(args.ckpt, args.classifier)
     task = _task_of(sx.clf, args)
     vanilla = None

@@ -116,7 +116,7 @@ def _invert_run(args) -> int:
     from jaxgan.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
-    from jaxgan.invert.project import ProjectConfig, latent_stats, project  # noqa: PLC0415
+    from jaxgan.invert.projector import ProjectConfig, latent_stats, project  # noqa: PLC0415
     from jaxgan.invert.report import reconstruction_metrics, save_sheet  # noqa: PLC0415
     from jaxgan.nets.lpips import load_lpips  # noqa: PLC0415
     if args.batch < 1:

@@ -40,8 +40,9 @@ from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
 from jaxgan.progress import progress as progress_reporter
 from jaxgan.invert import DistanceWeights, latent_stats, make_projector, ProjectConfig
 from jaxgan.invert.encoder import encode_ws, EncoderTrainConfig, train_encoder
-from jaxgan.invert.project import project
-from jaxgan.classify import TrainOptions, init_state, make_classifier_step, make_optimizer
+from jaxgan.invert.projector import project
+from jaxgan.classify import (TrainOptions, classifier_optimizer, init_classifier_state,
+                             make_classifier_step)
 from jaxgan.nets.classifier import classifier_probs, init_classifier
 from jaxgan.nets.configs import ClassifierConfig
 from jaxgan.checkpoint import load_network, save_network
@@ -238,7 +239,7 @@ def invert_batch(G, g, x, inverter, key, start: int):
     batched optimisation of :func:`jaxgan.invert.make_projector` (what
     :func:`jaxgan.invert.indomain.invert_indomain` runs; called directly because its
     ``init`` shape check rejects a W+ init at the time of writing). Encoder-free:
-    :func:`jaxgan.invert.project.project` from the mean latent (what the
+    :func:`jaxgan.invert.projector.project` from the mean latent (what the
     :class:`~jaxgan.dataplus.Inverter` runs; its ``project`` import is shadowed at the time
     of writing).
     """
@@ -273,9 +274,9 @@ def train_classifier(images_u8, labels, num_classes: int, cfg: EnsembleConfig,
     opts = TrainOptions(task=cfg.task, steps=cfg.classifier_steps,
                         batch_size=min(cfg.classifier_batch, len(labels)),
                         learning_rate=cfg.classifier_lr, warmup_steps=10, seed=cfg.seed)
-    tx = make_optimizer(opts)
+    tx = classifier_optimizer(opts)
     step = make_classifier_step(module, tx, flip=False, shift=0)
-    state = init_state(variables["params"], tx)
+    state = init_classifier_state(variables["params"], tx)
     rng = np.random.default_rng(cfg.seed)
     root = jax.random.fold_in(jax.random.key(cfg.seed), 1)
     for i in progress_reporter(range(opts.steps), desc="classifier", unit="step",

@@ -4,7 +4,7 @@ In-domain GAN inversion starts at the encoder's code ``w0 = E(x)`` and minimises
 ``||G(w) - x||^2 + lambda_perc * LPIPS(G(w), x) + lambda_dom * ||w - E(G(w))||^2`` in W+,
 so the result stays where the encoder (the "domain") can reach it. gan-ensembling (Chai et
 al. 2021) uses the same ingredients with ``0.5 L1 + 0.5 LPIPS + 0.25 latent term``.
-Both are :func:`jaxgan.invert.project.project` runs with an ``init`` and an ``encoder``.
+Both are :func:`jaxgan.invert.projector.project` runs with an ``init`` and an ``encoder``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxgan import model
 from jaxgan.invert.encoder import encode_ws
 from jaxgan.invert.losses import DistanceWeights
-from jaxgan.invert.project import ProjectConfig, ProjectionResult, latent_from_ws, project
+from jaxgan.invert.projector import ProjectConfig, ProjectionResult, latent_from_ws, project
 
 
 def indomain_config(num_steps: int = 100, learning_rate: float = 0.01, lambda_perc: float = 1.0,

@@ -14,7 +14,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from jaxgan.invert.project import ProjectConfig, ProjectionResult, project
+from jaxgan.invert.projector import ProjectConfig, ProjectionResult, project
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -89,7 +89,7 @@ def restore(G, g, observed, degrade=None, cfg: ProjectConfig = ProjectConfig(spa
       G, g: generator; observed: ``[N, h, w, C]`` degraded images in [-1, 1].
       degrade: a degradation (e.g. ``Downsample(4)``, ``Grayscale()``) or None (inpainting).
       cfg: inversion settings; pixel_weight: ``[N, h, w]`` map (mask / diffusion weights).
-      lp, key, project_kw: as :func:`jaxgan.invert.project.project`.
+      lp, key, project_kw: as :func:`jaxgan.invert.projector.project`.
     """
     return project(G, g, observed, cfg, degrade=degrade, pixel_weight=pixel_weight, lp=lp,
                    key=key, **project_kw)

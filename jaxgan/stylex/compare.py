@@ -21,7 +21,7 @@ from jaxgan.checkpoint import load_network
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex import pipeline, sufficiency
 from jaxgan.stylex.metrics import attribute_factor_changes, shapes_estimators
-from jaxgan.stylex.model import Stylex
+from jaxgan.stylex.explainer import Stylex
 
 #: Scene indices of the two held-out sets (training sets use the first indices).
 ATTFIND_START = 10 ** 6

@@ -17,7 +17,7 @@ import numpy as np
 from jaxgan import assets, model
 from jaxgan.sharding import process_rows
 from jaxgan.stylex import attfind as af
-from jaxgan.stylex.model import Stylex
+from jaxgan.stylex.explainer import Stylex
 from jaxgan.data import make_task_dataset, to_float
 from jaxgan.stylex.metrics import shapes_estimators
 from jaxgan.stylex.report import write_report

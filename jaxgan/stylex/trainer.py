@@ -33,7 +33,7 @@ from jaxgan.nets.classifier import classifier_logits
 from jaxgan.nets.configs import EncoderConfig
 from jaxgan.nets.lpips import load_lpips
 from jaxgan.stylex.losses import StylexLossConfig, encoder_path_loss, reconstruct
-from jaxgan.stylex.model import STYLEX_FILE, _init_encoder_from, _init_from
+from jaxgan.stylex.explainer import STYLEX_FILE, _init_encoder_from, _init_from
 from jaxgan.training.extension import Phase, TrainerExtension, replace_extension
 from jaxgan.training.state import make_optimizer
 from jaxgan.training.step import d_main, phase_key

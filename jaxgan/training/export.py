@@ -14,7 +14,7 @@ from pathlib import Path
 import jax
 import ml_collections
 
-from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
+from jaxgan.training.run_checkpoint import TrainCheckpointer, abstract_like
 from jaxgan.training.data import build_source
 from jaxgan.training.loop import _export, build_run, export_class_names
 

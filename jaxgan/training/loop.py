@@ -31,7 +31,7 @@ from jaxgan.sharding import to_host
 from jaxgan.nets.configs import DiscriminatorConfig, GeneratorConfig
 from jaxgan.metrics.training import metrics_due, tick_metrics
 from jaxgan.training.augment import augment, augment_preset
-from jaxgan.training.checkpoint import TrainCheckpointer, abstract_like
+from jaxgan.training.run_checkpoint import TrainCheckpointer, abstract_like
 from jaxgan.training.extension import load_extensions, owner
 from jaxgan.training.data import build_source, make_batches
 from jaxgan.training.losses import LossConfig
