@@ -19,7 +19,8 @@ from PIL import Image
 from conftest import FIXTURES, load_fixture
 from jaxgan import model
 from jaxgan.checkpoint import load_network, save_network
-from jaxgan.cli import main, parse_seeds
+from jaxgan.cli import main
+from jaxgan.commands.generate import parse_seeds
 from jaxgan.nets.configs import GeneratorConfig
 from jaxgan.nets.discriminator import Discriminator
 from jaxgan.nets.generator import Generator

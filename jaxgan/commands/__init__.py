@@ -8,6 +8,8 @@ an exit code. Shared flags: ``--config``, ``--ckpt``, ``--out``, ``--seed``.
 
 #: Modules whose ``COMMANDS`` extend the CLI (append yours; keep one line per module).
 MODULES: tuple[str, ...] = (
+    "jaxgan.commands.convert",
+    "jaxgan.commands.generate",
     "jaxgan.commands.train",
     "jaxgan.commands.launch",
     "jaxgan.commands.directions",
