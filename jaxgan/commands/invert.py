@@ -103,20 +103,13 @@ def invert_outputs(names: list[str]) -> list[str]:
     return out
 
 
-def _global_batch_size(batch: int, n: int, n_dev: int) -> int:
-    """Images per jitted call: ``min(batch, n)`` rounded up to a multiple of ``n_dev``."""
-    bs = min(batch, n)
-    return -(-bs // n_dev) * n_dev
-
-
 def _invert_run(args) -> int:
     import jax  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
-    from jaxgan.progress import progress  # noqa: PLC0415
-    from jaxgan.sharding import make_data_mesh, process_rows, to_host  # noqa: PLC0415
+    from jaxgan.invert.batch import invert_batches, latents_arrays  # noqa: PLC0415
     from jaxgan.invert import indomain  # noqa: PLC0415
     from jaxgan.invert.losses import DistanceWeights  # noqa: PLC0415
-    from jaxgan.invert.projector import ProjectConfig, latent_stats, project  # noqa: PLC0415
+    from jaxgan.invert.projector import ProjectConfig, latent_stats  # noqa: PLC0415
     from jaxgan.invert.report import reconstruction_metrics, save_sheet  # noqa: PLC0415
     from jaxgan.nets.lpips import load_lpips  # noqa: PLC0415
     if args.batch < 1:
@@ -163,64 +156,16 @@ def _invert_run(args) -> int:
     lp = load_lpips("vgg16")
     stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
     key = jax.random.key(args.seed)
-    main = jax.process_index() == 0
-    if main:
+    if jax.process_index() == 0:
         out.mkdir(parents=True, exist_ok=True)
-    # Multi-process (jaxgan launch / jax.distributed): every global batch is sharded over
-    # all processes' devices, each process optimising its own rows; results are gathered
-    # to every process and process 0 alone writes. One process: the plain batched program.
-    mesh = rows = None
-    n, bs = len(x), min(args.batch, len(x))
-    if jax.process_count() > 1:
-        mesh = make_data_mesh()
-        bs = _global_batch_size(args.batch, n, mesh.devices.size)
-        rows = process_rows(bs)
-    parts = []
-    with progress(total=n, unit="img", desc=f"invert ({cfg.space}, {steps} steps)",
-                  disable=not main) as bar:
-        for s in range(0, n, bs):
-            if s == 0:
-                bar.units_per_run = bs                # an ETA from the in-program steps
-                bar.compiling(f"the {bs}-image batch program")
-            xb = x[s:s + bs]
-            pad = bs - len(xb)
-            xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)]) if pad else xb
-            cb = None if c is None else np.concatenate([c[s:s + bs], np.repeat(c[-1:], pad, 0)])
-            idx = np.arange(s, s + bs)
-            if E is not None and steps == 0:
-                ws, rec = indomain.encoder_invert(G, g, xb, E, e_vars)
-                part = {"ws": ws, "images": rec}
-            else:
-                mine = (xb, idx, cb) if mesh is None else (xb[rows], idx[rows],
-                                                           None if cb is None else cb[rows])
-                kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh, c=mine[2],
-                          progress=True)
-                if E is not None:
-                    r = indomain.invert_indomain(G, g, mine[0], E, e_vars, cfg, **kw)
-                else:
-                    r = project(G, g, mine[0], cfg, **kw)
-                part = to_host(r._asdict())           # multi-process: a collective
-            part = jax.tree.map(lambda a: np.asarray(a)[:bs - pad], part)
-            parts.append(part)
-            bar.update(bs - pad)
-    if not main:
+    res = invert_batches(G, g, x, cfg, key=key, lp=lp, stats=stats, c=c, E=E, e_vars=e_vars,
+                         encoder_only=E is not None and steps == 0, batch=args.batch,
+                         desc=f"invert ({cfg.space}, {steps} steps)")
+    if jax.process_index() != 0:             # process 0 alone writes
         return 0
-    res = jax.tree.map(lambda *a: np.concatenate(a), *parts)
     rec = res["images"]
     metrics = reconstruction_metrics(x, rec, lp)
-    arrays = {"names": np.asarray(names), **({"c": c} if c is not None else {})}
-    for k in ("latent", "ws", "loss", "dist", "curve", "dist_curve"):
-        if res.get(k) is not None:
-            if k == "latent" and cfg.space == "s":
-                for path, leaf in jax.tree_util.tree_flatten_with_path(res[k])[0]:
-                    arrays["s/" + "/".join(p.key for p in path)] = leaf
-            else:
-                arrays[k] = res[k]
-    if res.get("noise"):
-        for path, leaf in jax.tree_util.tree_flatten_with_path(res["noise"])[0]:
-            arrays["noise/" + "/".join(p.key for p in path)] = leaf
-    if "ws" in arrays:
-        arrays["w"] = arrays["ws"]          # `jaxgan generate --w-file` reads 'w'
+    arrays = latents_arrays(res, cfg.space, names, c)
     write_atomic(out / "latents.npz", lambda p: np.savez(p, **arrays))
     save_sheet(x, rec, out / "sheet.png")
     per = [{"name": nm, **({"class": classes[i]} if classes else {}),
@@ -234,7 +179,7 @@ def _invert_run(args) -> int:
                  lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
     from jaxgan.invert.report import write_manifest  # noqa: PLC0415 - explorer.json
     write_manifest(out, x, rec, names, metrics, res.get("curve"), f"Inversion ({cfg.space})")
-    print(f"inverted {n} image(s): mean MSE {summary['mse']:.5f}, PSNR {summary['psnr']:.2f} dB, "
+    print(f"inverted {len(x)} image(s): mean MSE {summary['mse']:.5f}, PSNR {summary['psnr']:.2f} dB, "
           f"LPIPS {summary['lpips']:.4f} -> {out}", file=sys.stderr)
     return 0
 
