@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import model
@@ -36,11 +34,11 @@ from jaxgan.data import get_task, make_task_dataset, to_float, to_uint8
 from jaxgan.ensemble.combine import alpha_grid, bootstrap_ci, evaluate_method
 from jaxgan.ensemble.conditional import per_class, task_to_generator_classes
 from jaxgan.ensemble.perturb import PerturbSpec, dummy_basis, parse_spec, pca_basis
+from jaxgan.ensemble.latents import blocked, invert_cached, tree_digest
 from jaxgan.ensemble.views import JitterSpec, make_view_probs, params_for
 from jaxgan.progress import progress as progress_reporter
-from jaxgan.invert import DistanceWeights, latent_stats, make_projector, ProjectConfig
-from jaxgan.invert.encoder import encode_ws, EncoderTrainConfig, train_encoder
-from jaxgan.invert.projector import project
+from jaxgan.invert import DistanceWeights, ProjectConfig
+from jaxgan.invert.encoder import EncoderTrainConfig, train_encoder
 from jaxgan.classify import (TrainOptions, classifier_optimizer, init_classifier_state,
                              make_classifier_step)
 from jaxgan.nets.classifier import classifier_probs, init_classifier
@@ -139,28 +137,6 @@ class EnsembleConfig:
         return dataclasses.asdict(self)
 
 
-# ----------------------------------------------------------------------------- hashing / cache
-
-def tree_digest(tree) -> str:
-    """sha256 of a pytree's leaves (shapes, dtypes and bytes, in tree order)."""
-    h = hashlib.sha256()
-    for leaf in jax.tree.leaves(tree):
-        a = np.asarray(jax.device_get(leaf))
-        h.update(f"{a.shape}{a.dtype}".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
-def latent_cache_key(g_digest: str, images, settings: dict, e_digest: str | None = None) -> str:
-    """Cache key of an inversion: generator weights + images + settings + encoder weights."""
-    h = hashlib.sha256()
-    h.update(g_digest.encode())
-    h.update(tree_digest(np.asarray(images)).encode())
-    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    h.update(str(e_digest).encode())
-    return h.hexdigest()[:24]
-
-
 def inversion_config(cfg: EnsembleConfig, with_encoder: bool):
     """The :class:`jaxgan.invert.ProjectConfig` of the experiment (W+, const noise)."""
     return ProjectConfig(space="wplus", num_steps=cfg.inv_steps, initial_learning_rate=cfg.inv_lr,
@@ -169,92 +145,6 @@ def inversion_config(cfg: EnsembleConfig, with_encoder: bool):
                          domain_weight=cfg.inv_domain if with_encoder else 0.0,
                          distance=DistanceWeights(lpips=cfg.inv_lpips, l1=cfg.inv_l1,
                                                   l2=cfg.inv_l2))
-
-
-def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=None,
-                  batch: int = 200, key=None, progress: bool = False):
-    """Invert uint8 images to W+ through :class:`jaxgan.dataplus.Inverter`, cached on disk.
-
-    Args:
-      G, g: generator; images_u8: ``[N, R, R, C]`` uint8; inverter: the Inverter.
-      cache_dir: directory of ``latents-<key>.npz`` files (None: no cache).
-      g_digest, e_digest: :func:`tree_digest` of the generator / encoder weights.
-      batch: images per jitted inversion call; key: PRNG key (image i uses index i).
-
-    Returns:
-      ``(ws [N, num_ws, w_dim] float32 numpy, hit: bool)``.
-    """
-    images_u8 = np.asarray(images_u8)
-    if images_u8.dtype != np.uint8 or images_u8.ndim != 4:
-        raise ValueError(f"invert_cached: images must be uint8 [N, R, R, C], got "
-                         f"{images_u8.dtype} {images_u8.shape}")
-    settings = {"cfg": repr(inverter.cfg), "encoder": inverter.E is not None,
-                "key": str(jax.random.key_data(key).tolist()) if key is not None else None}
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"latents-{latent_cache_key(g_digest, images_u8, settings, e_digest)}.npz"
-        if path.is_file():
-            return np.load(path)["ws"], True
-    key = jax.random.key(0) if key is None else key
-    out = []
-    for s in progress_reporter(range(0, len(images_u8), batch), desc="invert", unit="batch",
-                               disable=not progress):
-        xb = _pad_to(to_float(images_u8[s:s + batch]), batch)             # one compiled shape
-        n = min(batch, len(images_u8) - s)
-        out.append(np.asarray(invert_batch(G, g, jnp.asarray(xb), inverter, key, s),
-                              np.float32)[:n])
-    ws = np.concatenate(out)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, ws=ws)
-        tmp.replace(path)
-    return ws, False
-
-
-def _pad_to(a, n: int):
-    """Pad the leading axis of ``a`` to ``n`` by repeating its last row (fixed jit shapes)."""
-    a = np.asarray(a)
-    return a if len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])
-
-
-def blocked(fn, src, indices, block: int, *args):
-    """``fn(src_block, indices_block, *args)`` over fixed-size blocks (the last one padded),
-    so that every split reuses one compiled program; outputs (a tuple) concatenated."""
-    src, indices = np.asarray(src), np.asarray(indices)
-    n = len(src)
-    outs = []
-    for s in range(0, n, block):
-        m = min(block, n - s)
-        o = fn(jnp.asarray(_pad_to(src[s:s + m], block)),
-               jnp.asarray(_pad_to(indices[s:s + m], block)), *args)
-        outs.append(tuple(np.asarray(x)[:m] for x in o))
-    return tuple(np.concatenate(parts) for parts in zip(*outs))
-
-
-def invert_batch(G, g, x, inverter, key, start: int):
-    """W+ latents ``[n, num_ws, w_dim]`` of images ``x`` (batch indices ``start + i``).
-
-    Thin adapter over the inversion package: encoder init (:func:`encode_ws`) + the jitted
-    batched optimisation of :func:`jaxgan.invert.make_projector` (what
-    :func:`jaxgan.invert.indomain.invert_indomain` runs; called directly because its
-    ``init`` shape check rejects a W+ init at the time of writing). Encoder-free:
-    :func:`jaxgan.invert.projector.project` from the mean latent (what the
-    :class:`~jaxgan.dataplus.Inverter` runs; its ``project`` import is shadowed at the time
-    of writing).
-    """
-    cfg = inverter.cfg
-    if inverter.E is None:
-        return project(G, g, x, cfg, key=key, indices=jnp.arange(len(x)) + start,
-                       lp=inverter.lp).ws
-    ws0 = encode_ws(inverter.E, inverter.e_vars, g, x)                    # [n, num_ws, w_dim]
-    if cfg is None:
-        return ws0
-    stats = latent_stats(G, g, cfg.space, cfg.w_avg_samples)
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(x)) + start)
-    fn = make_projector(G, cfg, None, inverter.E if cfg.domain_weight else None)
-    return fn(g, x, keys, ws0, None, stats, inverter.lp,
-              inverter.e_vars if cfg.domain_weight else None).ws
 
 
 # ----------------------------------------------------------------------------- classifier
@@ -409,20 +299,8 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
         probs1 = make_image_probs((clf[0],), block)
         pred = {k: lookup[np.argmax(probs1((clf[1],), d["image"])[0], -1)]
                 for k, d in splits.items()}
-    for name, d in splits.items():
-        if pred is None:
-            ws[name], hits[name] = invert_cached(G, g, d["image"], inverter, cache_dir,
-                                                 g_digest, e_digest, inv_batch, inv_key, progress)
-            continue
-        got = []
-
-        def inv(Gk, idx, d=d, got=got):
-            w, hit = invert_cached(Gk, g, d["image"][idx], inverter, cache_dir,
-                                   tree_digest((g, Gk.class_vector)), e_digest, inv_batch,
-                                   inv_key, progress)
-            got.append(hit)
-            return w
-        ws[name], hits[name] = per_class(G, pred[name], inv), all(got)
+    ws, hits = _invert_splits(G, g, splits, pred, inverter, cache_dir, g_digest, e_digest,
+                              inv_batch, inv_key, progress)
     times["inversion_s"] = time.perf_counter() - t
     render = jax.jit(lambda g, w: model.synthesize(G, g, w))
     recon = {k: np.asarray(to_uint8(blocked(lambda w, _: (render(g, w),), w, np.arange(len(w)),
@@ -454,11 +332,71 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
         basis = pca_basis(G, g, jax.random.fold_in(jax.random.key(cfg.seed), 3),
                           cfg.pca_samples, min(k, G.cfg.w_dim))
     view_key = jax.random.fold_in(jax.random.key(cfg.seed), 4)
-    fns = {}
-    max_shift = max([s.shift for s in specs if isinstance(s, JitterSpec)] + [0])
     # the reconstruction G(w*) (uint8, as saved) is the K = 1 "view"
     p_views = {"reconstruction": {s: dict(zip(names, image_probs(cvars, recon[s])))
                                   for s in ("val", "test")}}
+    p_views.update(_view_probs(G, g, cfg, specs, mods, cvars, names, ws, va, te, pred,
+                               block, basis, view_key, progress))
+    times["views_s"] = time.perf_counter() - t
+
+    # 6. combine -----------------------------------------------------------------------------
+    results = {"config": cfg.to_dict(), "encoder": enc_src, "cache_hits": hits,
+               "data": "task" if data is None else data.get("source", "user data"),
+               "class_names": list(task_names),
+               "reconstruction_mse": rec_mse,
+               "num_views": cfg.num_views, "alphas": alpha_grid().tolist()}
+    results["classifiers"], results["methods"] = _evaluate(cfg, names, p_img, p_views, va, te)
+    times["total_s"] = time.perf_counter() - t0
+    results["times"] = times
+    results["kinds"] = {("reconstruction" if s is None else s.name):
+                        ("reconstruction" if s is None else "image jitter"
+                         if isinstance(s, JitterSpec) else s.kind) for s in [None, *specs]}
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        report.write_results(results, out)
+        report.save_alpha_plots(results, out)
+        report.save_view_grids(G, g, te, ws["test"], recon["test"], specs, basis, view_key,
+                               cfg, out / "views", classes=None if pred is None else pred["test"])
+    return results
+
+
+def _invert_splits(G, g, splits, pred, inverter, cache_dir, g_digest, e_digest, inv_batch,
+                   inv_key, progress):
+    """W+ latents of every split (cached); with ``pred`` (``infer_class``) each image through
+    the generator bound to its predicted class.
+
+    Returns:
+      ``({split: ws [N, num_ws, w_dim]}, {split: cache hit})``.
+    """
+    ws, hits = {}, {}
+    for name, d in splits.items():
+        if pred is None:
+            ws[name], hits[name] = invert_cached(G, g, d["image"], inverter, cache_dir,
+                                                 g_digest, e_digest, inv_batch, inv_key, progress)
+            continue
+        got = []
+
+        def inv(Gk, idx, d=d, got=got):
+            w, hit = invert_cached(Gk, g, d["image"][idx], inverter, cache_dir,
+                                   tree_digest((g, Gk.class_vector)), e_digest, inv_batch,
+                                   inv_key, progress)
+            got.append(hit)
+            return w
+        ws[name], hits[name] = per_class(G, pred[name], inv), all(got)
+    return ws, hits
+
+
+def _view_probs(G, g, cfg, specs, mods, cvars, names, ws, va, te, pred, block, basis, view_key,
+                progress) -> dict:
+    """Class probabilities of every view set on the val and test splits.
+
+    Returns:
+      ``{view set: {split: {classifier: probs [N, K, ...]}}}``.
+    """
+    fns = {}
+    p_views: dict = {}
+    max_shift = max([s.shift for s in specs if isinstance(s, JitterSpec)] + [0])
     for spec in progress_reporter(specs, desc="views", unit="view set", disable=not progress):
         src_kind = "jitter" if isinstance(spec, JitterSpec) else "gan"
         if src_kind not in fns:
@@ -483,36 +421,27 @@ def run_experiment(G, g, cfg: EnsembleConfig = EnsembleConfig(), *, out=None, en
                 probs = blocked(lambda x, i, p: fn(g, cvars, x, view_key, i, p, basis), src,
                                 np.arange(len(src)) + off, block, params)
             p_views[name][split] = dict(zip(names, probs))
-    times["views_s"] = time.perf_counter() - t
+    return p_views
 
-    # 6. combine -----------------------------------------------------------------------------
-    results = {"config": cfg.to_dict(), "encoder": enc_src, "cache_hits": hits,
-               "data": "task" if data is None else data.get("source", "user data"),
-               "class_names": list(task_names),
-               "reconstruction_mse": rec_mse, "classifiers": {}, "methods": {},
-               "num_views": cfg.num_views, "alphas": alpha_grid().tolist()}
+
+def _evaluate(cfg, names, p_img, p_views, va, te):
+    """Per classifier: test accuracy alone (bootstrap interval) and every view set's
+    ensembling method (:func:`jaxgan.ensemble.combine.evaluate_method`).
+
+    Returns:
+      ``(classifiers {name: {test_acc, test_ci, val_acc}}, methods {name: {view set: ...}})``.
+    """
+    classifiers, methods = {}, {}
     for n in names:
         yt = te["label"]
         alone = np.argmax(p_img["test"][n], -1) == yt
         acc, lo, hi = bootstrap_ci(alone, cfg.num_boot, cfg.seed, cfg.level)
-        results["classifiers"][n] = {"test_acc": acc, "test_ci": [lo, hi],
-                                     "val_acc": float(np.mean(np.argmax(p_img["val"][n], -1)
-                                                              == va["label"]))}
-        results["methods"][n] = {
+        classifiers[n] = {"test_acc": acc, "test_ci": [lo, hi],
+                          "val_acc": float(np.mean(np.argmax(p_img["val"][n], -1)
+                                                   == va["label"]))}
+        methods[n] = {
             m: evaluate_method(p_img["val"][n], pv["val"][n], va["label"], p_img["test"][n],
                                pv["test"][n], yt, num_boot=cfg.num_boot, seed=cfg.seed,
                                level=cfg.level)
             for m, pv in p_views.items()}
-    times["total_s"] = time.perf_counter() - t0
-    results["times"] = times
-    results["kinds"] = {("reconstruction" if s is None else s.name):
-                        ("reconstruction" if s is None else "image jitter"
-                         if isinstance(s, JitterSpec) else s.kind) for s in [None, *specs]}
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        report.write_results(results, out)
-        report.save_alpha_plots(results, out)
-        report.save_view_grids(G, g, te, ws["test"], recon["test"], specs, basis, view_key,
-                               cfg, out / "views", classes=None if pred is None else pred["test"])
-    return results
+    return classifiers, methods
