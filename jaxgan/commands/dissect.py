@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.contract import load_model as load_contract_model  # noqa: PLC0415
     from jaxgan.dissect.features import feature_names  # noqa: PLC0415
-    from jaxgan.dissect.runner import run_dissection  # noqa: PLC0415
+    from jaxgan.dissect.runner import DissectConfig, run_dissection  # noqa: PLC0415
     from jaxgan.nets.generator import Generator  # noqa: PLC0415
     from jaxgan.nets.segmenter import segment  # noqa: PLC0415
     if args.samples < 1 or args.batch < 1 or args.units < 1:
@@ -152,14 +152,14 @@ def _run(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"--concepts {unknown[0]!r} unknown; the segmenter knows "
                          f"{', '.join(sm.cfg.concepts)}")
-    summary = run_dissection(
-        G, g, partial(segment, sm, sv), layers, args.out, concepts=concepts,
-        num_samples=args.samples, batch_size=args.batch, quantile=quantiles,
-        seed=args.seed, truncation_psi=args.psi, num_units=args.units,
-        max_units=args.max_units, study_samples=args.study_samples,
-        alpha_steps=args.alpha_steps, alpha_lam=args.alpha_lambda,
-        soft_segment_fn=partial(segment, sm, sv, threshold=None),
-        artifacts=_artifacts(args, G), study_layer=args.study_layer)
+    cfg = DissectConfig(concepts=tuple(concepts), num_samples=args.samples,
+                        batch_size=args.batch, quantile=quantiles, seed=args.seed,
+                        truncation_psi=args.psi, num_units=args.units, max_units=args.max_units,
+                        study_samples=args.study_samples, alpha_steps=args.alpha_steps,
+                        alpha_lam=args.alpha_lambda, study_layer=args.study_layer)
+    summary = run_dissection(G, g, partial(segment, sm, sv), layers, args.out, cfg,
+                             soft_segment_fn=partial(segment, sm, sv, threshold=None),
+                             artifacts=_artifacts(args, G))
     from jaxgan.dissect.report import write_manifest  # noqa: PLC0415
     write_manifest(args.out)                              # explorer.json for `jaxgan explore`
     print(json.dumps(summary, indent=1))

@@ -12,9 +12,10 @@ Writes into ``out``::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -33,22 +34,14 @@ def best_layer(results: dict, concept: str) -> str:
     return max(results, key=lambda n: results[n].iou[:, results[n].concepts.index(concept)].max())
 
 
-def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=(),
-                   num_samples: int = 1000, batch_size: int = 50, quantile: float = 0.01,
-                   seed: int = 0, truncation_psi: float = 1.0, num_units: int = 8,
-                   study_samples: int = 64, max_units: int = 16, sheet_units: int = 12,
-                   alpha_steps: int = 0, alpha_lam: float = 0.01, soft_segment_fn=None,
-                   artifacts: dict | None = None, study_layer: str | None = None,
-                   progress: bool = True) -> dict:
-    """Dissect ``layers``, then study each of ``concepts`` at its best layer.
+@dataclasses.dataclass(frozen=True)
+class DissectConfig:
+    """Options of :func:`run_dissection`.
 
-    Args:
-      G, variables: the generator.
-      segment_fn: images -> ``{concept: bool [N, S, S]}``.
-      layers: layer names.
-      out: output folder.
+    Attributes:
       concepts: concepts to study causally (ACE, curves, removal, insertion, alpha).
-      num_samples, batch_size, quantile: the dissection pass.
+      num_samples, batch_size, quantile: the dissection pass (``quantile``: a float or a
+        tuple of them).
       seed: dissection latents use ``key(seed)``, held-out studies ``fold_in(key(seed), 1)``.
       truncation_psi: latent truncation.
       num_units: the top-k ACE units ablated / inserted.
@@ -58,40 +51,73 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
       alpha_steps: > 0 runs alpha optimisation of the removal objective (needs
         ``soft_segment_fn`` returning probabilities); its top-alpha units (the paper's
         ranking) then replace the per-unit-ACE ranking for removal and insertion.
-      artifacts: kwargs for :func:`jaxgan.dissect.artifacts.artifact_study` (plus
-        ``layer``), or None.
+      alpha_lam: the alpha objective's sparsity weight.
       study_layer: layer of the causal studies (default: per concept, the layer with the
         highest-IoU unit). With the skip architecture a concept drawn by an early block's
         ToRGB cannot be removed at a later layer: prefer early layers (e.g. ``b8.conv1``).
+    """
+    concepts: tuple[str, ...] = ()
+    num_samples: int = 1000
+    batch_size: int = 50
+    quantile: Any = 0.01
+    seed: int = 0
+    truncation_psi: float = 1.0
+    num_units: int = 8
+    study_samples: int = 64
+    max_units: int = 16
+    sheet_units: int = 12
+    alpha_steps: int = 0
+    alpha_lam: float = 0.01
+    study_layer: str | None = None
+
+
+def run_dissection(G, variables, segment_fn: Callable, layers, out,
+                   cfg: DissectConfig = DissectConfig(), *, soft_segment_fn=None,
+                   artifacts: dict | None = None, progress: bool = True) -> dict:
+    """Dissect ``layers``, then study each of ``concepts`` at its best layer.
+
+    Args:
+      G, variables: the generator.
+      segment_fn: images -> ``{concept: bool [N, S, S]}``.
+      layers: layer names.
+      out: output folder.
+      cfg: the run's options (:class:`DissectConfig`).
+      soft_segment_fn: images -> ``{concept: probabilities [N, S, S]}`` (alpha optimisation).
+      artifacts: kwargs for :func:`jaxgan.dissect.artifacts.artifact_study` (plus
+        ``layer``), or None.
 
     Returns:
       the summary dict (also in ``out/summary.json``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    key = jax.random.key(seed)
+    key = jax.random.key(cfg.seed)
     held = jax.random.fold_in(key, 1)
-    res = dissect(G, variables, segment_fn, layers, num_samples=num_samples,
-                  batch_size=batch_size, key=key, quantile=quantile,
-                  truncation_psi=truncation_psi, progress=progress)
+    res = dissect(G, variables, segment_fn, layers, num_samples=cfg.num_samples,
+                  batch_size=cfg.batch_size, key=key, quantile=cfg.quantile,
+                  truncation_psi=cfg.truncation_psi, progress=progress)
     summary = {"tables": report.write_tables(res, out)["summary"], "studies": {}}
     for n, d in res.items():
-        units = np.argsort(-d.best_iou, kind="stable")[:sheet_units]
-        report.unit_sheet(G, variables, d, units, out / f"units_{n}.png", key, truncation_psi)
-    for c in concepts:
+        units = np.argsort(-d.best_iou, kind="stable")[:cfg.sheet_units]
+        report.unit_sheet(G, variables, d, units, out / f"units_{n}.png", key,
+                          cfg.truncation_psi)
+    for c in cfg.concepts:
         missing = [n for n in res if c not in res[n].concepts]
         if missing:
             raise ValueError(f"concept {c!r} is not produced by the segmenter "
                              f"(concepts: {list(res[layers[0]].concepts)})")
-        if study_layer is not None and study_layer not in res:
-            raise ValueError(f"study_layer {study_layer!r} was not dissected ({list(res)})")
-        layer = study_layer or best_layer(res, c)
+        if cfg.study_layer is not None and cfg.study_layer not in res:
+            raise ValueError(f"study_layer {cfg.study_layer!r} was not dissected "
+                             f"({list(res)})")
+        layer = cfg.study_layer or best_layer(res, c)
         d = res[layer]
-        n_units = min(num_units, max_units)
-        counts = sorted(set(default_counts(max_units)) | {n_units})
-        st = concept_study(G, variables, segment_fn, d, c, key=held, num_samples=study_samples,
-                           batch_size=min(batch_size, study_samples), max_units=max_units,
-                           truncation_psi=truncation_psi, counts=counts, progress=progress)
+        n_units = min(cfg.num_units, cfg.max_units)
+        counts = sorted(set(default_counts(cfg.max_units)) | {n_units})
+        st = concept_study(G, variables, segment_fn, d, c, key=held,
+                           num_samples=cfg.study_samples,
+                           batch_size=min(cfg.batch_size, cfg.study_samples),
+                           max_units=cfg.max_units, truncation_psi=cfg.truncation_psi,
+                           counts=counts, progress=progress)
         others = [o for o in ("sky", "ground", "object", "sun") if o in d.concepts and o != c]
         entry = {"layer": layer, "best_iou": float(d.iou[:, d.concepts.index(c)].max()),
                  "ace": st["ace"], "order_ace": st["order_ace"], "order_iou": st["order_iou"],
@@ -99,18 +125,18 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
         curves = {"units by ACE": (counts, st["curve_ace"]["remaining"][c]),
                   "units by IoU": (counts, st["curve_iou"]["remaining"][c])}
         top, chosen = st["order_ace"][:n_units], "ace"
-        if alpha_steps > 0:
+        if cfg.alpha_steps > 0:
             if soft_segment_fn is None:
                 raise ValueError("alpha optimisation needs soft_segment_fn (probabilities)")
             alpha, hist = optimize_alpha(G, variables, layer, soft_segment_fn, c, d.high_mean,
-                                         key=jax.random.fold_in(key, 3), steps=alpha_steps,
-                                         lam=alpha_lam, objective="ablate",
-                                         truncation_psi=truncation_psi, progress=progress)
+                                         key=jax.random.fold_in(key, 3), steps=cfg.alpha_steps,
+                                         lam=cfg.alpha_lam, objective="ablate",
+                                         truncation_psi=cfg.truncation_psi, progress=progress)
             (out / f"alpha_{c}.json").write_text(json.dumps(report.to_jsonable(
                 {"layer": layer, "alpha": alpha, "history": hist})))
             order_alpha = np.argsort(-alpha, kind="stable")
-            batches = ws_batches(G, variables, held, study_samples,
-                                 min(batch_size, study_samples), truncation_psi)
+            batches = ws_batches(G, variables, held, cfg.study_samples,
+                                 min(cfg.batch_size, cfg.study_samples), cfg.truncation_psi)
             entry["order_alpha"] = order_alpha
             entry["curve_alpha"] = ablation_curve(G, variables, batches, layer, segment_fn,
                                                   tuple(d.concepts), order_alpha, counts)
@@ -118,7 +144,7 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
             top, chosen = order_alpha[:n_units], "alpha"
         entry["removal"] = removal_effect(entry[f"curve_{chosen}"], c, n_units, others)
         entry["removal"]["ranking"] = chosen
-        ws = ws_batches(G, variables, jax.random.fold_in(key, 2), 16, 16, truncation_psi)[0]
+        ws = ws_batches(G, variables, jax.random.fold_in(key, 2), 16, 16, cfg.truncation_psi)[0]
         x = np.asarray(intervene_images(G, variables, ws, layer, "ablate", top, alpha=0.0))
         xa = np.asarray(intervene_images(G, variables, ws, layer, "ablate", top))
         report.intervention_sheet({"original": x[:8], f"ablate {n_units} units": xa[:8]},
@@ -147,7 +173,7 @@ def run_dissection(G, variables, segment_fn: Callable, layers, out, *, concepts=
     if artifacts is not None:
         kw = dict(artifacts)
         layer = kw.pop("layer", layers[0])
-        a = artifact_study(G, variables, layer, truncation_psi=truncation_psi,
+        a = artifact_study(G, variables, layer, truncation_psi=cfg.truncation_psi,
                            key=jax.random.fold_in(key, 4), **kw)
         (out / "artifacts.json").write_text(json.dumps(report.to_jsonable(
             {"layer": layer, **a}), indent=1))
