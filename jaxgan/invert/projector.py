@@ -210,6 +210,125 @@ def _check_shape(name, tree, want):
 
 # ----------------------------------------------------------------------------- projector
 
+class _Fixed(NamedTuple):
+    """What stays fixed while one image's latent is optimised (closed over by the step)."""
+    g: Any                 # the generator's variables
+    std: Any               # the latent-noise scale (latent_stats()[1])
+    lp: Any                # LPIPS weights or None
+    e_vars: Any            # encoder variables (domain term) or None
+    noise: Any             # the noise maps used when they are not optimised
+    target: Any            # [R, R, C]
+    weight: Any            # [h, w] pixel weights or None
+    c: Any                 # [c_dim] or None
+
+
+def _objective(G, cfg: ProjectConfig, degrade, E, params, fx: _Fixed, key, scale):
+    """One image's loss and ``(distance, image)``: the (noisy) latent rendered, degraded and
+    compared to the target, plus the noise regulariser and the in-domain term."""
+    space = cfg.space
+    latent = params["latent"]
+    noise = params["noise"] if cfg.optimize_noise else fx.noise
+    if cfg.optimizer == "adam" and cfg.initial_noise_factor:
+        leaves, tdef = jax.tree.flatten(latent)
+        ks = jax.random.split(key, len(leaves))
+        stds = jax.tree.leaves(fx.std) if space == "s" else [fx.std] * len(leaves)
+        noisy = jax.tree.unflatten(tdef, [
+            l + jax.random.normal(k, l.shape) * s * scale
+            for l, k, s in zip(leaves, ks, stds)])
+    else:
+        noisy = latent
+    img = render_one(G, fx.g, space, noisy, noise, fx.c)                     # [1, R, R, C]
+    obs = degrade(img) if degrade is not None else img
+    dist = image_distance(obs, fx.target[None], cfg.distance, fx.lp,
+                          None if fx.weight is None else fx.weight[None])[0]
+    total = dist
+    if cfg.optimize_noise:
+        total = total + cfg.regularize_noise_weight * noise_regularizer(noise)
+    if cfg.domain_weight:
+        ws = latent_to_ws(G, fx.g, space, noisy, fx.c)                      # [num_ws, w_dim]
+        rec = model.encode(E, fx.e_vars, img, fx.g["buffers"]["mapping"]["w_avg"])[0]
+        total = total + cfg.domain_weight * jnp.mean(jnp.square(ws - rec))
+    return total, (dist, img)
+
+
+def _initial_noise(cfg: ProjectConfig, g, key):
+    """The noise maps an image starts from: the constant buffers, or normalised random maps."""
+    template = noise_template(g)
+    if cfg.noise_init != "random":
+        return template
+    leaves, tdef = jax.tree.flatten(template)
+    ks = jax.random.split(key, len(leaves))
+    return normalize_noise(jax.tree.unflatten(
+        tdef, [jax.random.normal(k, n.shape) for k, n in zip(ks, leaves)]))
+
+
+def _adam_step(cfg: ProjectConfig, f, k_steps, tick):
+    """``scan`` step of the Adam projector (the official schedule and latent noise)."""
+    opt = optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
+
+    def step(carry, i):
+        p, s = carry
+        (loss, (dist, _)), grads = jax.value_and_grad(f, has_aux=True)(
+            p, jax.random.fold_in(k_steps, i), latent_noise_scale(i, cfg))
+        upd, s = opt.update(grads, s, p)
+        lr = learning_rate(i, cfg)
+        p = jax.tree.map(lambda a, u: a - lr * u, p, upd)
+        if cfg.optimize_noise:
+            p = {**p, "noise": normalize_noise(p["noise"])}
+        tick(i)
+        return (p, s), (loss, dist)
+    return opt, step
+
+
+def _lbfgs_step(f, k_steps, tick):
+    """``scan`` step of the L-BFGS projector (no latent noise)."""
+    opt = optax.lbfgs()
+    value_fn = lambda p: f(p, k_steps, 0.0)[0]                            # noqa: E731
+    vg = optax.value_and_grad_from_state(value_fn)
+
+    def step(carry, i):
+        p, s = carry
+        loss, grads = vg(p, state=s)
+        upd, s = opt.update(grads, s, p, value=loss, grad=grads, value_fn=value_fn)
+        p = optax.apply_updates(p, upd)
+        tick(i)
+        return (p, s), (loss, f(p, k_steps, 0.0)[1][0])
+    return opt, step
+
+
+def _project_one(G, cfg: ProjectConfig, degrade, E, progress: bool, target, weight, key, init,
+                 c, aux) -> ProjectionResult:
+    """Optimise one image's latent (``lax.scan`` over ``cfg.num_steps``; vmapped by
+    :func:`make_projector`)."""
+    g, std, lp, e_vars = aux
+    every = max(1, cfg.num_steps // 50)
+
+    def tick(i):
+        """The step count to the host's progress reporter, every ``every`` steps."""
+        if progress:
+            jax.lax.cond((i + 1) % every == 0,
+                         lambda: jax.debug.callback(report_step, i + 1, cfg.num_steps),
+                         lambda: None)
+
+    k_noise, k_steps = jax.random.split(key)
+    noise = _initial_noise(cfg, g, k_noise)
+    fx = _Fixed(g, std, lp, e_vars, noise, target, weight, c)
+    params = {"latent": init, "noise": noise if cfg.optimize_noise else {}}
+
+    def f(p, k, scale):
+        return _objective(G, cfg, degrade, E, p, fx, k, scale)
+
+    opt, step = (_adam_step(cfg, f, k_steps, tick) if cfg.optimizer == "adam"
+                 else _lbfgs_step(f, k_steps, tick))
+    (params, _), (curve, dist_curve) = jax.lax.scan(
+        step, (params, opt.init(params)), jnp.arange(cfg.num_steps))
+    loss, (dist, img) = f(params, k_steps, 0.0)
+    final_noise = params["noise"] if cfg.optimize_noise else noise
+    ws = latent_to_ws(G, g, cfg.space, params["latent"], c)
+    return ProjectionResult(params["latent"], ws, final_noise, img[0], loss, dist, curve,
+                            dist_curve)
+
+
 @functools.lru_cache(maxsize=32)
 def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None,
                    progress: bool = False):
@@ -224,103 +343,15 @@ def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=Non
         (:func:`jaxgan.progress.report_step`) about 50 times per run.
 
     Returns:
-      ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars) -> ProjectionResult``
-      (see :func:`project` for the arguments; ``keys`` ``[N]``, ``pixel_weight`` ``[N, h, w]``
-      or None, ``stats = (mean, std)`` from :func:`latent_stats`). With ``mesh``, ``keys``
-      is the raw key data ``[N, ...] uint32`` (``jax.random.key_data``; default key
-      implementation) and every argument must already be a global array on ``mesh``.
-      Cached: reuse the same ``degrade`` object to avoid recompiling.
+      ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c=None) ->
+      ProjectionResult`` (see :func:`project` for the arguments; ``keys`` ``[N]``,
+      ``pixel_weight`` ``[N, h, w]`` or None, ``stats = (mean, std)`` from
+      :func:`latent_stats`). With ``mesh``, ``keys`` is the raw key data ``[N, ...] uint32``
+      (``jax.random.key_data``; default key implementation) and every argument must already
+      be a global array on ``mesh``. Cached: reuse the same ``degrade`` object to avoid
+      recompiling.
     """
-    space = cfg.space
-    every = max(1, cfg.num_steps // 50)
-
-    def tick(i):
-        """The step count to the host's progress reporter, every ``every`` steps."""
-        if progress:
-            jax.lax.cond((i + 1) % every == 0,
-                         lambda: jax.debug.callback(report_step, i + 1, cfg.num_steps),
-                         lambda: None)
-
-    def objective(params, fixed_noise, target, weight, key, scale, c, aux):
-        g, std, lp, e_vars = aux
-        latent = params["latent"]
-        noise = params["noise"] if cfg.optimize_noise else fixed_noise
-        if cfg.optimizer == "adam" and cfg.initial_noise_factor:
-            leaves, tdef = jax.tree.flatten(latent)
-            ks = jax.random.split(key, len(leaves))
-            stds = jax.tree.leaves(std) if space == "s" else [std] * len(leaves)
-            noisy = jax.tree.unflatten(tdef, [
-                l + jax.random.normal(k, l.shape) * s * scale
-                for l, k, s in zip(leaves, ks, stds)])
-        else:
-            noisy = latent
-        img = render_one(G, g, space, noisy, noise, c)                   # [1, R, R, C]
-        obs = degrade(img) if degrade is not None else img
-        dist = image_distance(obs, target[None], cfg.distance, lp,
-                              None if weight is None else weight[None])[0]
-        total = dist
-        reg = jnp.float32(0)
-        if cfg.optimize_noise:
-            reg = noise_regularizer(noise)
-            total = total + cfg.regularize_noise_weight * reg
-        dom = jnp.float32(0)
-        if cfg.domain_weight:
-            ws = latent_to_ws(G, g, space, noisy, c)                      # [num_ws, w_dim]
-            rec = model.encode(E, e_vars, img, g["buffers"]["mapping"]["w_avg"])[0]
-            dom = jnp.mean(jnp.square(ws - rec))
-            total = total + cfg.domain_weight * dom
-        return total, (dist, img)
-
-    def one(target, weight, key, init, c, aux):
-        g = aux[0]
-        k_noise, k_steps = jax.random.split(key)
-        template = noise_template(g)
-        if cfg.noise_init == "random":
-            ks = jax.random.split(k_noise, len(jax.tree.leaves(template)))
-            leaves, tdef = jax.tree.flatten(template)
-            noise = normalize_noise(jax.tree.unflatten(
-                tdef, [jax.random.normal(k, n.shape) for k, n in zip(ks, leaves)]))
-        else:
-            noise = template
-        params = {"latent": init, "noise": noise if cfg.optimize_noise else {}}
-
-        def f(p, k, scale):
-            return objective(p, noise, target, weight, k, scale, c, aux)
-
-        if cfg.optimizer == "adam":
-            opt = optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
-
-            def step(carry, i):
-                p, s = carry
-                (loss, (dist, _)), grads = jax.value_and_grad(f, has_aux=True)(
-                    p, jax.random.fold_in(k_steps, i), latent_noise_scale(i, cfg))
-                upd, s = opt.update(grads, s, p)
-                lr = learning_rate(i, cfg)
-                p = jax.tree.map(lambda a, u: a - lr * u, p, upd)
-                if cfg.optimize_noise:
-                    p = {**p, "noise": normalize_noise(p["noise"])}
-                tick(i)
-                return (p, s), (loss, dist)
-        else:
-            opt = optax.lbfgs()
-            value_fn = lambda p: f(p, k_steps, 0.0)[0]                    # noqa: E731
-            vg = optax.value_and_grad_from_state(value_fn)
-
-            def step(carry, i):
-                p, s = carry
-                loss, grads = vg(p, state=s)
-                upd, s = opt.update(grads, s, p, value=loss, grad=grads, value_fn=value_fn)
-                p = optax.apply_updates(p, upd)
-                tick(i)
-                return (p, s), (loss, f(p, k_steps, 0.0)[1][0])
-
-        (params, _), (curve, dist_curve) = jax.lax.scan(
-            step, (params, opt.init(params)), jnp.arange(cfg.num_steps))
-        loss, (dist, img) = f(params, k_steps, 0.0)
-        final_noise = params["noise"] if cfg.optimize_noise else noise
-        ws = latent_to_ws(G, g, space, params["latent"], c)
-        return ProjectionResult(params["latent"], ws, final_noise, img[0], loss, dist, curve,
-                                dist_curve)
+    one = functools.partial(_project_one, G, cfg, degrade, E, progress)
 
     def run(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c=None):
         aux = (g, stats[1], lp, e_vars)
