@@ -35,7 +35,8 @@ from jaxgan.training.run_checkpoint import TrainCheckpointer, abstract_like
 from jaxgan.training.extension import load_extensions, owner
 from jaxgan.training.data import build_source, make_batches
 from jaxgan.training.losses import LossConfig
-from jaxgan.training.rundir import RunLock, check_resume, record, validate_config, write_record
+from jaxgan.training.rundir import (RunLock, check_resume, previous_record, record,
+                                    software_changes, validate_config, write_record)
 from jaxgan.training.state import TrainState, init_state, make_optimizer
 from jaxgan.training.step import TrainDefs, ema_generator, make_step_fns, train_step
 from jaxgan.viz.grid import save_image_grid
@@ -177,6 +178,10 @@ def _train(cfg, out: Path, ckpt: TrainCheckpointer, stop_after_steps, progress,
         rec.update(record(cfg, fingerprint))
         for change in check_resume(out, rec, resuming, allow_changed):
             print(f"warning: resuming with a change (--allow-changed): {change}", flush=True)
+        soft = software_changes(previous_record(out), rec) if resuming else []
+        if soft and _is_main():
+            print(f"warning: resuming under other software ({', '.join(soft)}): the run "
+                  "continues, but not bit for bit as an uninterrupted run would", flush=True)
 
     source, info = build_source(cfg.data, out, seed=cfg.seed, check=check)
     if _is_main():

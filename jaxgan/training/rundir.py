@@ -6,6 +6,9 @@ training data the run started with. A rerun into a directory with checkpoints co
 both; a difference is a :class:`~jaxgan.errors.ResumeMismatchError` naming what changed,
 unless the caller allows it (``--allow-changed``: continue anyway, recording the new
 settings). Keys of :data:`RESUMABLE_KEYS` (schedule and logging) may always change.
+``run.json`` also records the software the run last started under (:func:`software`): a
+resume under other library versions is allowed but warned about (:func:`software_changes`),
+since bit-for-bit resumption holds only for the same builds.
 """
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ import hashlib
 import json
 import math
 import os
+import platform
 import socket
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -156,9 +162,45 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return out
 
 
+#: Distributions whose versions ``run.json`` records (numbers change with their builds).
+SOFTWARE = ("jaxgan", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
+
+
+def software() -> dict[str, str]:
+    """Versions of :data:`SOFTWARE`, Python and the machine (``'-'`` when not installed)."""
+    out = {}
+    for name in SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "-"
+    out["python"] = sys.version.split()[0]
+    out["machine"] = f"{platform.system()} {platform.machine()}"
+    return out
+
+
+def software_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``['jax 0.10.2 -> 0.11.0', ...]``: software that differs between two ``run.json``
+    records (empty when either lacks the record)."""
+    a, b = old.get("software") or {}, new.get("software") or {}
+    if not a or not b:
+        return []
+    return [f"{k} {a.get(k, '-')} -> {b.get(k, '-')}" for k in sorted(set(a) | set(b))
+            if a.get(k, "-") != b.get(k, "-")]
+
+
 def record(cfg, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``run.json`` record of a config and its data fingerprint."""
-    return {"version": 1, "config": json.loads(cfg.to_json()), "data": dict(data)}
+    """The ``run.json`` record of a config, its data fingerprint and the software."""
+    return {"version": 1, "config": json.loads(cfg.to_json()), "data": dict(data),
+            "software": software()}
+
+
+def previous_record(out_dir) -> dict[str, Any]:
+    """The run directory's ``run.json`` ({} when absent or unreadable)."""
+    try:
+        return json.loads((Path(out_dir) / RUN_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def check_resume(out_dir, rec: Mapping[str, Any], resuming: bool,
