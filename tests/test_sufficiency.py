@@ -129,3 +129,24 @@ def test_curve_per_class_and_plot(tmp_path):
     sufficiency.save_plot(tmp_path / "s.png", {"a": c, "b": c})
     from PIL import Image
     assert Image.open(tmp_path / "s.png").size[0] > 300
+
+
+def test_explain_report_writes_the_sufficiency_curve(tmp_path):
+    """``jaxgan explain report`` on the built-in StylEx: report.json's sufficiency curve at
+    k = --k equals the flip rate the report computes separately (metrics.flip_rate), and
+    the plot is written."""
+    import json
+
+    from jaxgan.cli import main
+    out = tmp_path / "r"
+    rc = main(["explain", "report", "--ckpt", "builtin:stylex_shapes", "--num-images", "16",
+               "--layers", "b4.conv1", "--num-indices", "3", "--k", "2", "--out", str(out),
+               "--no-progress"])
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text())
+    suf = rep["sufficiency"]
+    assert suf["k"] == [1, 2, 3] and suf["n"] == rep["num_images"]
+    assert suf["overall"][1]["rate"] == pytest.approx(rep["flip_rate_top_k"])
+    for name, rate in rep["flip_rate_per_class"].items():
+        assert suf["per_class"][name][1]["rate"] == pytest.approx(rate)
+    assert (out / "sufficiency.png").stat().st_size > 5000

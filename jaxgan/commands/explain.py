@@ -25,7 +25,7 @@ from jaxgan.outputs import guard_outputs
 OUTPUTS = {"attack": ("attack.png", "attack.json"), "eigenfind": ("eigenfind.json",),
            "attfind": ("attfind.npz", "attfind.json"),
            "report": ("attfind.npz", "attfind.json", "report.json", "explorer.json",
-                      "class_*.png", "images/class_*.png")}
+                      "sufficiency.png", "class_*.png", "images/class_*.png")}
 
 
 def _add_common(p):

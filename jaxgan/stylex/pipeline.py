@@ -17,6 +17,7 @@ import numpy as np
 from jaxgan import assets, model
 from jaxgan.sharding import process_rows
 from jaxgan.stylex import attfind as af
+from jaxgan.stylex import sufficiency
 from jaxgan.stylex.explainer import Stylex
 from jaxgan.data import make_task_dataset, to_float
 from jaxgan.stylex.metrics import shapes_estimators
@@ -204,15 +205,28 @@ def report(sx: Stylex, enc: dict, result: dict, images, out, *, k: int = 4,
            segmenter: str = SEGMENTER, shape_classifier: str = SHAPE_CLASSIFIER) -> dict:
     """The explanation report (:func:`jaxgan.stylex.report.write_report`) with the shapes
     factor estimators when their checkpoints exist (``segmenter=''``: none, e.g. for a
-    user's images), and the encoder agreement."""
+    user's images), the encoder agreement and the sufficiency curve (k = 1..10 or as many
+    attributes as AttFind ranked, 95% bootstrap intervals: ``report.json['sufficiency']``
+    and ``sufficiency.png``)."""
     m = attfind_model(sx, enc["layout"])
     est = thr = feat = None
     if segmenter and shape_classifier and Path(assets.resolve(segmenter)).is_dir() and \
             Path(assets.resolve(shape_classifier)).is_dir():
         est, thr, feat = shapes_estimators(segmenter, shape_classifier)
     stable = np.asarray(result["stable"])
+    names = list(sx.clf.cfg.class_names)
     extra = {"agreement_C(G(E(x)))=C(x)": float(stable.mean()),
-             "attfind": attfind_json(result, enc["layout"], list(sx.clf.cfg.class_names))}
+             "attfind": attfind_json(result, enc["layout"], names)}
+    kmax = min(10, max((len(v) for v in result["ranking"].values()), default=0))
+    if kmax:                  # the paper's sufficiency curve over these images (in-sample)
+        ks = tuple(range(1, kmax + 1))
+        flipped = sufficiency.flipped_by_k(m.render, m.classify, enc["styles"][stable],
+                                           result["labels"], result["ranking"], result["smin"],
+                                           result["smax"], result["shift"], ks)
+        extra["sufficiency"] = sufficiency.curve(flipped, result["labels"], ks, names)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        sufficiency.save_plot(Path(out) / "sufficiency.png", {"AttFind": extra["sufficiency"]},
+                              title="sufficiency on the explained images (95% bootstrap)")
     return write_report(out, m, enc["styles"][stable], result["labels"], result,
-                        class_names=list(sx.clf.cfg.class_names), k=k, estimators=est,
+                        class_names=names, k=k, estimators=est,
                         thresholds=thr, feature_fn=feat, real_images=images, extra=extra)
