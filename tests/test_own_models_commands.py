@@ -47,6 +47,36 @@ def test_dissect_with_user_segmenter(g_dir, tmp_path):
     assert rc == 2
 
 
+def test_dissect_artifacts_with_user_realism_and_feature_net(g_dir, tmp_path):
+    """Artifact units with a user's realism classifier and a user's feature net for the FD:
+    the FD before/after ablation is computed on the feature net's [N, D] outputs."""
+    out = tmp_path / "a"
+    rc = main(["dissect", "--ckpt", str(g_dir), "--segmenter", "own_models:sky_segmenter",
+               "--layer", "b8.conv1", "--samples", "8", "--batch", "8", "--quantile", "0.1",
+               "--artifacts-layer", "b8.conv1",
+               "--realism-classifier", "own_models:mean_colour_classifier",
+               "--classifier", "own_models:range_probe", "--artifact-samples", "16",
+               "--artifact-units", "1", "--out", str(out)])
+    assert rc == 0
+    art = json.loads((out / "artifacts.json").read_text())
+    text = json.dumps(art)
+    assert "fd" in text.lower()
+    fds = [v for k, v in _walk(art) if "fd" in k.lower() and isinstance(v, (int, float))]
+    assert fds and all(np.isfinite(fds)) and max(fds) > 0
+
+
+def _walk(d, prefix=""):
+    """``(dotted key, value)`` of every leaf of a JSON tree."""
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _walk(v, f"{prefix}.{k}")
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield from _walk(v, f"{prefix}.{i}")
+    else:
+        yield prefix, d
+
+
 def test_metrics_with_user_feature_net(g_dir, tmp_path):
     """A plain-JAX feature net (min, max, size seen): FD on it is reported as fd_probe."""
     out = tmp_path / "m"

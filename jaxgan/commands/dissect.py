@@ -58,7 +58,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                                                 "class probability: recognisable samples)")
     p.add_argument("--bad-labels", help=".npy of 0/1 labels (1 = bad) for the first "
                                         "--artifact-samples artifact samples")
-    p.add_argument("--classifier", help="classifier checkpoint whose features give the FD")
+    p.add_argument("--classifier", help="features for the FD: a classifier checkpoint (its "
+                   "pooled features) or a feature net package.module:factory (images -> [N, D])")
     p.add_argument("--artifact-samples", type=int, default=500, help="samples (default 500)")
     p.add_argument("--artifact-units", default="4",
                    help="artifact units ablated: a number or a comma list for an FD curve "
@@ -80,6 +81,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _artifacts(args, G):
     if not args.artifacts_layer:
         return None
+    import jax  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
     from jaxgan.checkpoint import load_network  # noqa: PLC0415
     from jaxgan.classify import load_model  # noqa: PLC0415
@@ -110,8 +112,13 @@ def _artifacts(args, G):
         if not Path(args.bad_labels).is_file():
             raise UsageError(f"--bad-labels {args.bad_labels}: file does not exist")
         kw["bad_labels"] = np.load(args.bad_labels)
-    cm, cv = load_model(args.classifier)
-    kw["features_fn"] = classifier_features(cm, cv)
+    from jaxgan.contract import is_reference, load_model as load_contract_model  # noqa: PLC0415
+    if is_reference(args.classifier):        # a user's feature net: images -> [N, D]
+        fm, fv = load_contract_model(args.classifier, "features")
+        kw["features_fn"] = jax.jit(lambda x: fm.apply(fv, x))
+    else:                                    # a classifier checkpoint: its pooled features
+        cm, cv = load_model(args.classifier)
+        kw["features_fn"] = classifier_features(cm, cv)
     n = max(args.artifact_samples, 200)
     kw["real_images"] = to_float(render_shapes(n, G.cfg.img_resolution, seed=12345)["image"])
     return kw
