@@ -95,9 +95,9 @@ def get_config(name: str | None = None) -> dict:
 
 
 def preset_for_task(task: str) -> str:
-    """Default classifier preset of a ``--task`` value (``digits``, ``shapes:<task>`` or
-    ``folder:PATH``)."""
-    if task.startswith("folder:"):
+    """Default classifier preset of a ``--task`` value (``digits``, ``shapes:<task>``,
+    ``folder:PATH`` or ``tfds:NAME``)."""
+    if task.startswith(("folder:", "tfds:")):          # a user's data: the folder preset
         return "folder"
     if task == "digits":
         return "digits"

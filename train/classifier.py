@@ -57,8 +57,11 @@ def build_parser(kind: str, parser: argparse.ArgumentParser | None = None) -> ar
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
     if kind == "classifier":
         p.add_argument("--task", "--data", default=None, dest="task",
-                       help="'digits', 'shapes:<task>' or 'folder:PATH' (your images, one "
-                            "sub-folder per class; default: the preset's)")
+                       help="'digits', 'shapes:<task>', 'folder:PATH' (your images, one "
+                            "sub-folder per class) or 'tfds:NAME' (a TFDS dataset prepared in "
+                            "--data-dir; nothing is downloaded); default: the preset's")
+        p.add_argument("--data-dir", dest="data_dir", default=None,
+                       help="TFDS data directory of a tfds:NAME dataset")
     else:
         p.add_argument("--data", default=None, dest="task",
                        help="'shapes' (default) or 'folder:PATH' (PATH/images/ and "
@@ -98,8 +101,8 @@ def resolve_config(args: argparse.Namespace, kind: str) -> dict:
     if task:
         cfg["train"]["task"] = task
     for k in ("steps", "seed", "resolution", "batch_size", "learning_rate", "num_train",
-              "num_test", "test_fraction"):
-        if getattr(args, k) is not None:
+              "num_test", "test_fraction", "data_dir"):
+        if getattr(args, k, None) is not None:
             cfg["train"][k] = getattr(args, k)
     for item in [*args.set, *getattr(args, "overrides", [])]:
         key, eq, value = item.partition("=")

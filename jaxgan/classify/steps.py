@@ -22,7 +22,8 @@ class TrainOptions(_Config):
     """Data and optimisation options of a run (the architecture is a separate config).
 
     ``task``: ``'shapes:<task>'`` (a name in ``jaxgan.data.TASKS``), ``'digits'`` or
-    ``'folder:PATH'`` (any folder of images, one sub-folder per class) for the classifier;
+    ``'folder:PATH'`` (any folder of images, one sub-folder per class) or ``'tfds:NAME'`` (a
+    TFDS dataset already prepared in ``data_dir``; nothing is downloaded) for the classifier;
     ``'shapes'`` or ``'folder:PATH'`` (``PATH/images/`` and ``PATH/masks/<concept>/`` with
     the same file names) for the segmenter. ``num_train`` / ``num_test`` apply to shapes
     (digits use the fixed 1442 / 355 split); a folder is split by :func:`split_folder`
@@ -49,6 +50,7 @@ class TrainOptions(_Config):
     eval_batch_size: int = 250
     dice_weight: float = 0.0
     test_fraction: float = 0.2
+    data_dir: str = ""
 
     def __post_init__(self):
         if not isinstance(self.task, str):

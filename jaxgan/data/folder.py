@@ -101,13 +101,35 @@ def load_image(file, resolution: int, channels: int = 3) -> np.ndarray:
             im = im.convert("I")
         if im.mode == "I":                      # 16-bit values -> 8-bit
             im = im.point(lambda v: v * (1 / 256)).convert("L")
-        im = im.convert("L" if channels == 1 else "RGB")
-        w, h = im.size
-        s = min(w, h)
-        box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
-        im = im.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
-        a = np.asarray(im, np.uint8)
+        return _square(im, resolution, channels)
+
+
+def _square(im, resolution: int, channels: int) -> np.ndarray:
+    """A PIL image converted to L/RGB, centre-cropped to a square, resized (Lanczos)."""
+    im = im.convert("L" if channels == 1 else "RGB")
+    w, h = im.size
+    s = min(w, h)
+    box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
+    im = im.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
+    a = np.asarray(im, np.uint8)
     return a[..., None] if a.ndim == 2 else a
+
+
+def fit_images(images, resolution: int, channels: int = 3) -> np.ndarray:
+    """uint8 images ``[N, H, W, 1|3]`` (e.g. a tfds dataset's) made square, resized and
+    converted as :func:`load_image` does with files.
+
+    Returns:
+      uint8 ``[N, resolution, resolution, channels]``.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
+        raise ValueError(f"fit_images: need uint8 [N, H, W, 1|3], got {images.dtype} "
+                         f"{images.shape}")
+    if images.shape[1:] == (resolution, resolution, channels):
+        return images
+    return np.stack([_square(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a),
+                             resolution, channels) for a in images])
 
 
 def _iter(path, resolution, labels_from_subfolders, channels, skipped):

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxgan.data.builders import open_public, read_arrays
 from jaxgan.data.digits import load_digits_dataset
-from jaxgan.data.folder import IMAGE_EXTENSIONS, load_image, load_image_folder
+from jaxgan.data.folder import IMAGE_EXTENSIONS, fit_images, load_image, load_image_folder
 from jaxgan.data.shapes import render_shapes
 from jaxgan.data.tasks import get_task, make_task_dataset
 
@@ -182,9 +183,13 @@ def load_classification_data(opts):
                              opts.seed)
         tr, te = parts["train"], parts["test"]
         info = dict(num_classes=len(names), class_names=names, flip_ok=True, shift_ok=True)
+    elif kind == "tfds" and name:
+        tr, te, names = load_tfds_classification(name, opts)
+        info = dict(num_classes=len(names), class_names=names, flip_ok=False, shift_ok=True)
     else:
         raise ValueError(f"unknown classification task {opts.task!r}; expected 'digits', "
-                         "'shapes:<task>' with <task> in jaxgan.data.TASKS, or 'folder:PATH'")
+                         "'shapes:<task>' with <task> in jaxgan.data.TASKS, 'folder:PATH' or "
+                         "'tfds:NAME' (with data_dir)")
     pick = lambda d: {"image": d["image"], "label": d["label"].astype(np.int32)}  # noqa: E731
     return pick(tr), pick(te), info
 
@@ -225,3 +230,46 @@ def load_segmentation_data(opts, concepts):
             raise ValueError(f"no masks for concept(s) {missing} in the shapes data")
         return {"image": d["image"], "masks": np.stack([d[f"mask_{c}"] for c in concepts], -1)}
     return make(opts.num_train, 0), make(opts.num_test, opts.num_train)
+
+def load_tfds_classification(name: str, opts):
+    """A TFDS classification dataset already prepared (array_record) in ``opts.data_dir``:
+    its ``train`` split, and its ``test`` split when it has one (else ``opts.test_fraction``
+    of train held out, stratified). Nothing is downloaded.
+
+    Args:
+      name: the registered TFDS name (``'mnist'``, ``'cifar10'``, ``'name:version'``).
+      opts: run options (``data_dir``, ``resolution``, ``channels``, ``seed``,
+        ``test_fraction``).
+
+    Returns:
+      ``(train, test, class_names)``; images fitted to ``resolution`` x ``channels``.
+
+    Raises:
+      ValueError: no ``data_dir``, an unregistered name, no ``image``/``label`` features.
+      FileNotFoundError: the dataset is not prepared there.
+    """
+    if not getattr(opts, "data_dir", ""):
+        raise ValueError(f"tfds:{name} needs data_dir: the TFDS data directory holding the "
+                         "prepared dataset (nothing is downloaded)")
+    src = open_public(name, opts.data_dir, "train")
+    label = src.info.features["label"] if "label" in src.info.features else None
+    if label is None or "image" not in src.info.features:
+        raise ValueError(f"tfds:{name} has no 'image' and 'label' features")
+    names = tuple(getattr(label, "names", None) or
+                  (str(i) for i in range(int(getattr(label, "num_classes", 0)))))
+
+    def fit(source):
+        d = read_arrays(source)
+        return {"image": fit_images(d["image"], opts.resolution, opts.channels),
+                "label": np.asarray(d["label"], np.int32)}
+    train = fit(src)
+    try:
+        test = fit(open_public(name, opts.data_dir, "test"))
+    except (FileNotFoundError, ValueError):
+        n_test = max(1, round(opts.test_fraction * len(train["label"])))
+        parts = split_folder(train, {"test": n_test, "train": len(train["label"]) - n_test},
+                             opts.seed)
+        train, test = parts["train"], parts["test"]
+    if len(names) < 2:
+        names = tuple(str(i) for i in range(int(train["label"].max()) + 1))
+    return train, test, names
