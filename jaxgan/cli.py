@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or an argparse error (2, already printed)
         return e.code if isinstance(e.code, int) else 2
     from jaxgan.distributed import exit_on_peer_failure, initialize  # noqa: PLC0415
+    from jaxgan.xla_cache import enable_persistent_cache  # noqa: PLC0415
+    enable_persistent_cache()           # before anything compiles (JAXGAN_COMPILATION_CACHE=0: off)
     try:
         with exit_on_peer_failure(f"jaxgan {args.command}"):   # another process died: 1 line
             if args.command != "launch":   # multi-process jobs: join before touching devices

@@ -41,6 +41,8 @@ def run(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from jaxgan.distributed import exit_on_peer_failure, initialize  # noqa: PLC0415
+    from jaxgan.xla_cache import enable_persistent_cache  # noqa: PLC0415
+    enable_persistent_cache()           # before anything compiles (JAXGAN_COMPILATION_CACHE=0: off)
     try:
         with exit_on_peer_failure("train"):         # another process died: one line, exit 1
             initialize(prog="train")                # multi-process jobs (no-op otherwise)
