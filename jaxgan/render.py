@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from jaxgan import model
+from jaxgan.sharding import pad_rows
 
 
 def make_renderer(G, kind: str, psi: float = 1.0, cutoff=None, noise_mode: str = "const",
@@ -43,11 +44,6 @@ def make_renderer(G, kind: str, psi: float = 1.0, cutoff=None, noise_mode: str =
         return jax.vmap(one)(ws, keys)
 
     return jax.jit(render)
-
-
-def pad_rows(a, n: int):
-    """``a`` with its last row repeated up to ``n`` rows (None stays None)."""
-    return a if a is None or len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])
 
 
 def render_batches(render, variables, x, c=None, batch: int = 16) -> Iterator[tuple[int, np.ndarray]]:

@@ -218,3 +218,12 @@ def to_host(tree: Any) -> Any:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """``tree`` (the same values on every process) as arrays replicated over ``mesh``."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def pad_rows(a, n: int):
+    """``a`` with its last row repeated up to ``n`` rows (None stays None): fixed batch shapes,
+    so one compiled program serves a last, partial batch."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    return a if len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])

@@ -17,6 +17,7 @@ from jaxgan.invert import indomain
 from jaxgan.invert.encoder import encode_ws
 from jaxgan.invert.projector import project
 from jaxgan.progress import progress as progress_reporter
+from jaxgan.sharding import pad_rows
 
 
 # ----------------------------------------------------------------------------- hashing / cache
@@ -69,7 +70,7 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
     out = []
     for s in progress_reporter(range(0, len(images_u8), batch), desc="invert", unit="batch",
                                disable=not progress):
-        xb = _pad_to(to_float(images_u8[s:s + batch]), batch)             # one compiled shape
+        xb = pad_rows(to_float(images_u8[s:s + batch]), batch)             # one compiled shape
         n = min(batch, len(images_u8) - s)
         out.append(np.asarray(invert_batch(G, g, jnp.asarray(xb), inverter, key, s),
                               np.float32)[:n])
@@ -82,12 +83,6 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
     return ws, False
 
 
-def _pad_to(a, n: int):
-    """Pad the leading axis of ``a`` to ``n`` by repeating its last row (fixed jit shapes)."""
-    a = np.asarray(a)
-    return a if len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])
-
-
 def blocked(fn, src, indices, block: int, *args):
     """``fn(src_block, indices_block, *args)`` over fixed-size blocks (the last one padded),
     so that every split reuses one compiled program; outputs (a tuple) concatenated."""
@@ -96,8 +91,8 @@ def blocked(fn, src, indices, block: int, *args):
     outs = []
     for s in range(0, n, block):
         m = min(block, n - s)
-        o = fn(jnp.asarray(_pad_to(src[s:s + m], block)),
-               jnp.asarray(_pad_to(indices[s:s + m], block)), *args)
+        o = fn(jnp.asarray(pad_rows(src[s:s + m], block)),
+               jnp.asarray(pad_rows(indices[s:s + m], block)), *args)
         outs.append(tuple(np.asarray(x)[:m] for x in o))
     return tuple(np.concatenate(parts) for parts in zip(*outs))
 

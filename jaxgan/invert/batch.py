@@ -12,18 +12,13 @@ import numpy as np
 from jaxgan.invert import indomain
 from jaxgan.invert.projector import project
 from jaxgan.progress import progress as progress_bar
-from jaxgan.sharding import make_data_mesh, process_rows, to_host
+from jaxgan.sharding import make_data_mesh, pad_rows, process_rows, to_host
 
 
 def global_batch_size(batch: int, n: int, n_dev: int) -> int:
     """Images per jitted call: ``min(batch, n)`` rounded up to a multiple of ``n_dev``."""
     bs = min(batch, n)
     return -(-bs // n_dev) * n_dev
-
-
-def _pad(a, n: int):
-    """``a`` with its last row repeated up to ``n`` rows (None stays None)."""
-    return a if a is None or len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])
 
 
 def invert_batches(G, g, x, cfg, *, key, lp, stats, c=None, E=None, e_vars=None,
@@ -61,7 +56,7 @@ def invert_batches(G, g, x, cfg, *, key, lp, stats, c=None, E=None, e_vars=None,
                 bar.units_per_run = bs                # an ETA from the in-program steps
                 bar.compiling(f"the {bs}-image batch program")
             m = min(bs, n - s)
-            xb, cb = _pad(x[s:s + m], bs), _pad(None if c is None else c[s:s + m], bs)
+            xb, cb = pad_rows(x[s:s + m], bs), pad_rows(None if c is None else c[s:s + m], bs)
             idx = np.arange(s, s + bs)
             if encoder_only:
                 ws, rec = indomain.encoder_invert(G, g, xb, E, e_vars)

@@ -22,7 +22,8 @@ from jaxgan.nets.classifier import classifier_probs
 from jaxgan.nets.segmenter import segmenter_logits
 
 
-def _batched(fn, x, batch: int = 250):
+def batched(fn, x, batch: int = 250):
+    """``fn`` over ``x`` in batches of ``batch`` rows, concatenated as NumPy."""
     return np.concatenate([np.asarray(fn(jnp.asarray(x[i:i + batch])))
                            for i in range(0, len(x), batch)])
 
@@ -57,7 +58,7 @@ def flip_rate(render: Callable, classify: Callable, flat_styles, labels, ranking
                 continue
             changed = np.asarray(apply_attributes(flat_styles[idx], ranking[t][:k], smin, smax,
                                                   shift))
-            pred = _batched(fn, changed, batch)
+            pred = batched(fn, changed, batch)
             flipped[idx] |= pred != y
     per_class = {int(c): float(flipped[labels == c].mean()) for c in np.unique(labels)}
     return {"flip_rate": float(flipped.mean()), "per_class": per_class, "n": int(len(labels)),
@@ -112,8 +113,8 @@ def frechet_proxy(feature_fn: Callable, real_images, changed_images, batch: int 
     """FID-style proxy: Fréchet distance between ``feature_fn`` statistics of real images and
     of changed images (e.g. the shape classifier's penultimate features)."""
     fn = jax.jit(feature_fn)
-    a = feature_stats(_batched(fn, real_images, batch))
-    b = feature_stats(_batched(fn, changed_images, batch))
+    a = feature_stats(batched(fn, real_images, batch))
+    b = feature_stats(batched(fn, changed_images, batch))
     return float(frechet_distance(a[0], a[1], b[0], b[1]))
 
 

@@ -24,7 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.ensemble import combine
 from jaxgan.stylex.attfind import apply_attributes
+from jaxgan.stylex.metrics import batched
 
 #: ``k`` values of the paper's sufficiency plots.
 KS = tuple(range(1, 11))
@@ -32,11 +34,6 @@ KS = tuple(range(1, 11))
 
 def _predict_fn(render: Callable, classify: Callable):
     return jax.jit(lambda s: jnp.argmax(classify(render(s)), -1))
-
-
-def _batched(fn, x, batch: int):
-    return np.concatenate([np.asarray(fn(jnp.asarray(x[i:i + batch])))
-                           for i in range(0, len(x), batch)])
 
 
 def flipped_by_k(render: Callable, classify: Callable, flat_styles, labels,
@@ -69,7 +66,7 @@ def flipped_by_k(render: Callable, classify: Callable, flat_styles, labels,
                 continue
             for i, k in enumerate(ks):
                 changed = apply_attributes(flat_styles[idx], ranking[t][:k], smin, smax, shift)
-                out[i, idx] |= _batched(fn, np.asarray(changed), batch) != y
+                out[i, idx] |= batched(fn, np.asarray(changed), batch) != y
     return out
 
 
@@ -126,28 +123,20 @@ def flipped_by_k_random(render: Callable, classify: Callable, flat_styles, label
     out = np.zeros((len(ks), len(labels)), bool)
     for i, k in enumerate(ks):
         changed = np.asarray(apply_per_image(flat_styles, d[:, :k], c[:, :k], smin, smax, shift))
-        out[i] = _batched(fn, changed, batch) != labels
+        out[i] = batched(fn, changed, batch) != labels
     return out
 
 
 def bootstrap_ci(x, seed: int = 0, n_boot: int = 4000, level: float = 0.95):
-    """Percentile bootstrap interval of the mean of ``x`` over its rows.
-
-    Args:
-      x: ``[N]`` (e.g. flipped, as 0/1).
-      seed: seed of the resampling (NumPy ``default_rng``, local).
-      n_boot: resamples; level: coverage.
+    """Percentile bootstrap interval of the mean of ``x`` over its rows
+    (:func:`jaxgan.ensemble.combine.bootstrap_ci`), NaN for an empty ``x``.
 
     Returns:
-      ``(mean, low, high)``; ``(nan, nan, nan)`` for an empty ``x``.
+      ``(mean, low, high)``.
     """
-    x = np.asarray(x, np.float64)
-    if x.size == 0:
+    if np.size(x) == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), (n_boot, len(x)))].mean(axis=1)
-    a = (1.0 - level) / 2.0
-    return float(x.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1.0 - a))
+    return combine.bootstrap_ci(np.ravel(x), n_boot, seed, level)
 
 
 def bootstrap_diff_ci(a, b, seed: int = 0, n_boot: int = 4000, level: float = 0.95):
