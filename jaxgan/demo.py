@@ -1,18 +1,23 @@
 """The README main job (``jaxgan demo``): one command from nothing to an explorer page.
 
-On the built-in shapes data it trains a small generator (``configs/demo_shapes.py``) and a
-short StylEx from it (``configs/demo_stylex.py``, conditioned on the two-factor classifier
-``circle_and_sun``), then inverts a few held-out scenes, fits one latent direction
-(GANalyze, object size, scored by the segmenter), explains the classifier (StylEx AttFind +
-counterfactual report), dissects two layers, and writes ``OUT/explorer/index.html``.
+By default it starts from the built-in networks, which were trained long enough to draw the
+scenes (``builtin:G_shapes32_60k``, 59.5 kimg; ``builtin:stylex_shapes``, 40 kimg more with
+the two-factor classifier ``large_high_horizon``; provenance in ``jaxgan/assets/manifest.json``):
+it inverts held-out scenes, fits one latent direction (GANalyze, object size, scored by the
+segmenter), explains the classifier (StylEx AttFind + counterfactual report with its
+sufficiency curve), dissects two layers, and writes ``OUT/explorer/index.html``. With
+``classifier=`` it first trains a StylEx for that classifier from the built-in generator
+(``configs/stylex_shapes.py``, 4 kimg). ``from_scratch=True`` trains everything on this
+machine instead: a small generator (``configs/demo_shapes.py``, 14 kimg) and a short StylEx
+from it (``configs/demo_stylex.py``, classifier ``circle_and_sun`` unless told otherwise).
 
 Every stage is the existing ``jaxgan`` subcommand, run in-process through its parser
 (:func:`run_command`), so the demo is exactly what those commands do and each result
 folder carries the command's ``explorer.json``. A stage whose output file exists is skipped,
 so rerunning the same command resumes after an interruption (training stages also resume
-from their checkpoints). ``quick=True`` trains nothing: the other stages run a few steps on the
-built-in networks (``builtin:G_shapes32_60k``, ``builtin:stylex_shapes``; a smoke run of every
-stage and the page, a few minutes of mostly XLA compilation).
+from their checkpoints). ``quick=True`` trains nothing and runs every stage for a few steps
+on the built-in networks (a smoke run of the stages and the page, a few minutes of mostly
+XLA compilation).
 """
 from __future__ import annotations
 
@@ -24,14 +29,15 @@ from typing import Callable
 
 from jaxgan import assets
 
-#: The trained classifier (two planted factors: circle AND sun) and segmenter the demo uses
-#: unless told otherwise (built-in networks, 32 px; provenance in jaxgan/assets/manifest.json).
+#: The classifier a ``from_scratch`` run's StylEx explains unless told otherwise (two planted
+#: factors: circle AND sun; built-in, 32 px) and the segmenter every run uses.
 CLASSIFIER = "builtin:classifier_shapes_circle_and_sun"
 SEGMENTER = "builtin:segmenter_shapes"
 
-#: The built-in networks ``quick`` runs use instead of training (see :mod:`jaxgan.assets`).
-QUICK_GENERATOR = "builtin:G_shapes32_60k"
-QUICK_STYLEX = "builtin:stylex_shapes"
+#: The built-in networks the demo starts from (see :mod:`jaxgan.assets`): the generator, and
+#: the StylEx model (G, encoder and its classifier ``large_high_horizon``) trained from it.
+BUILTIN_GENERATOR = "builtin:G_shapes32_60k"
+BUILTIN_STYLEX = "builtin:stylex_shapes"
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,8 @@ class Stage:
     argv: tuple[str, ...]
 
 
-def stages(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIFIER,
-           segmenter: str = SEGMENTER) -> list[Stage]:
+def stages(out, *, seed: int = 0, quick: bool = False, from_scratch: bool = False,
+           classifier: str | None = None, segmenter: str = SEGMENTER) -> list[Stage]:
     """The demo's stages, in order, as ``jaxgan`` command lines.
 
     Args:
@@ -58,31 +64,52 @@ def stages(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIF
       seed: the one seed of every stage.
       quick: no training; a few steps of every other stage on the built-in generator and
         StylEx model (smoke run).
-      classifier: two-class shapes classifier checkpoint StylEx explains (32 px, or the
-        demo's resolution); not used by ``quick`` (the built-in StylEx has its own).
+      from_scratch: train the generator and the StylEx here (``configs/demo_shapes.py``,
+        ``configs/demo_stylex.py``) instead of starting from the built-in networks.
+      classifier: two-class shapes classifier (32 px) StylEx explains. Default: the built-in
+        StylEx's own (``large_high_horizon``), or :data:`CLASSIFIER` with ``from_scratch``.
+        Given without ``from_scratch``, a StylEx for it is trained from the built-in
+        generator (``configs/stylex_shapes.py``, 4 kimg).
       segmenter: shapes segmenter checkpoint (direction assessor and dissection).
 
     Returns:
-      ``[Stage, ...]``: generator, stylex, invert, directions, explain, dissect (``quick``:
-      the last four).
+      ``[Stage, ...]``: [generator,] [stylex,] invert, directions, explain, dissect.
+
+    Raises:
+      ValueError: ``quick`` with ``from_scratch`` or ``classifier`` (quick trains nothing).
     """
+    if quick and (from_scratch or classifier is not None):
+        raise ValueError("demo: --quick trains nothing, so it takes neither --from-scratch nor "
+                         "--classifier (it explains the built-in StylEx)")
     o = Path(out)
     g, sx = o / "generator", o / "stylex"
-    g_net = QUICK_GENERATOR if quick else str(g / "network")
-    sx_net = QUICK_STYLEX if quick else str(sx / "network")
     s = str(seed)
     q = quick
     train_extra = [f"seed={seed}"]
-    training = [
-        Stage("train generator (configs/demo_shapes.py)", "generator/network/G_ema/arch.json",
-              ("train", "--config", "demo_shapes", "--out", str(g), *train_extra)),
-        Stage("train StylEx from it (configs/demo_stylex.py)", "stylex/network/stylex.json",
-              ("explain", "train", "--config", "demo_stylex", "--out", str(sx),
-               f"stylex.init_from={g / 'network' / 'G_ema'}",
-               f"stylex.init_d_from={g / 'network' / 'D'}", f"stylex.classifier={classifier}",
-               *train_extra, f"stylex.seed={seed}")),
-    ]
-    return ([] if quick else training) + [
+    if from_scratch:
+        g_net, sx_net = str(g / "network"), str(sx / "network")
+        training = [
+            Stage("train generator (configs/demo_shapes.py)", "generator/network/G_ema/arch.json",
+                  ("train", "--config", "demo_shapes", "--out", str(g), *train_extra)),
+            Stage("train StylEx from it (configs/demo_stylex.py)", "stylex/network/stylex.json",
+                  ("explain", "train", "--config", "demo_stylex", "--out", str(sx),
+                   f"stylex.init_from={g / 'network' / 'G_ema'}",
+                   f"stylex.init_d_from={g / 'network' / 'D'}",
+                   f"stylex.classifier={classifier or CLASSIFIER}",
+                   *train_extra, f"stylex.seed={seed}")),
+        ]
+    elif classifier is not None:
+        g_net, sx_net = BUILTIN_GENERATOR, str(sx / "network")
+        training = [
+            Stage("train StylEx from the built-in generator (configs/stylex_shapes.py)",
+                  "stylex/network/stylex.json",
+                  ("explain", "train", "--config", "stylex_shapes", "--out", str(sx),
+                   f"stylex.classifier={classifier}", "run.total_kimg=4", *train_extra,
+                   f"stylex.seed={seed}")),
+        ]
+    else:
+        g_net, sx_net, training = BUILTIN_GENERATOR, BUILTIN_STYLEX, []
+    return training + [
         Stage("invert held-out scenes", "invert/explorer.json",
               ("invert", "--ckpt", g_net, "--data", "shapes", "--num", "2" if q else "8",
                "--steps", "4" if q else "150", "--lpips", "0", "--l2", "1", "--lr", "0.05",
@@ -125,14 +152,14 @@ def _fmt(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
-def run_demo(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASSIFIER,
-             segmenter: str = SEGMENTER, redo: bool = False,
+def run_demo(out, *, seed: int = 0, quick: bool = False, from_scratch: bool = False,
+             classifier: str | None = None, segmenter: str = SEGMENTER, redo: bool = False,
              runner: Callable[[list[str]], int] = run_command, log=None) -> dict:
     """Run (or resume) the demo into ``out`` and build ``out/explorer/index.html``.
 
     Args:
       out: output folder (created).
-      seed, quick, classifier, segmenter: see :func:`stages`.
+      seed, quick, from_scratch, classifier, segmenter: see :func:`stages`.
       redo: run every stage even when its output exists.
       runner: executes one stage's argv (default :func:`run_command`); must return 0.
       log: where progress lines go (default stderr).
@@ -143,17 +170,19 @@ def run_demo(out, *, seed: int = 0, quick: bool = False, classifier: str = CLASS
 
     Raises:
       FileNotFoundError: the classifier or segmenter checkpoint is missing.
+      ValueError: ``quick`` with ``from_scratch`` or ``classifier``.
       RuntimeError: a stage returned a non-zero exit code.
     """
     from jaxgan.viz.explorer import build_explorer  # noqa: PLC0415
     log = log or sys.stderr
     out = Path(out)
+    todo = stages(out, seed=seed, quick=quick, from_scratch=from_scratch,
+                  classifier=classifier, segmenter=segmenter)
     for flag, path in (("classifier", classifier), ("segmenter", segmenter)):
-        if not Path(assets.resolve(path)).is_dir():
+        if path is not None and not Path(assets.resolve(path)).is_dir():
             raise FileNotFoundError(f"demo: {flag} checkpoint {path} does not exist "
                                     f"(pass --{flag} DIR or builtin:NAME)")
     out.mkdir(parents=True, exist_ok=True)
-    todo = stages(out, seed=seed, quick=quick, classifier=classifier, segmenter=segmenter)
     t0 = time.perf_counter()
     report = []
     n = len(todo) + 1
