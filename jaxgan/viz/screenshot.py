@@ -4,7 +4,7 @@ Needs the ``selenium`` package (``pip install -e '.[test]'``) and Debian's ``chr
 ``chromium-driver``. Usage::
 
     python -m jaxgan.viz.screenshot out/demo/explorer/index.html docs/explorer.png \\
-        --result stylex --select class=circle_and_sun --select rank=1 --click 0
+        --result stylex --select class=large_high_horizon --select rank=1 --click 0
 """
 from __future__ import annotations
 
