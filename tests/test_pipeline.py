@@ -53,13 +53,15 @@ def _run_script(code: str, timeout: float = 120, **env) -> str:
 # ----------------------------------------------------------------- builders
 
 
-def test_builder_roundtrip_byte_exact(tmp_path):
+def test_builder_roundtrip_byte_exact(tmp_path, capfd):
     arrays = _arrays()
     test_idx = np.array([19, 15, 17, 16, 18])  # non-contiguous: order must hold
     meta = {"class_names": ["a", "b", "c", "d", "e"], "task": "toy"}
     path = builders.write_dataset(arrays, "toy_set", tmp_path,
                                   splits={"train": slice(0, 15), "test": test_idx},
                                   metadata=meta)
+    printed = capfd.readouterr()
+    assert "ownload" not in printed.out + printed.err    # nothing is downloaded: none said
     assert path == tmp_path / "toy_set" / "1.0.0"
     assert any(p.name.startswith("toy_set-train.array_record") for p in path.iterdir())
     for split, idx in (("train", np.arange(15)), ("test", test_idx)):

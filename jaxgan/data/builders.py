@@ -26,7 +26,9 @@ lookup and `open_public` never calls ``download_and_prepare``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -235,7 +237,11 @@ def write_dataset(
         data_dir=str(data_dir),
         file_format="array_record",
     )
-    with tempfile.TemporaryDirectory(prefix="jaxgan_tfds_dl_") as dl_dir:
+    # TFDS prints "Downloading and preparing dataset ... Unknown size" and "... downloaded and
+    # prepared" to stdout although nothing is downloaded here (the arrays are written
+    # locally); those two lines are held back so users do not read them as a download.
+    with tempfile.TemporaryDirectory(prefix="jaxgan_tfds_dl_") as dl_dir, \
+            contextlib.redirect_stdout(io.StringIO()):
         builder.download_and_prepare(
             download_dir=dl_dir,
             download_config=tfds.download.DownloadConfig(try_download_gcs=False),
