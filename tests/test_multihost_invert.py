@@ -125,6 +125,8 @@ def _worker(workdir: str) -> None:
     six = _six_styles(enc)
     out["att/blocks"] = af.attfind_effects(m, six[process_rows(len(six))], mesh=mesh,
                                            **BLOCKS_KW)
+    # Without mesh=, a process works alone on a one-device mesh over its own rows.
+    out["att/local_min"] = af.style_min_max(six[process_rows(len(six))])[0]
     if jax.process_index() == 0:
         np.savez(Path(workdir) / "multi.npz", **out)
 
@@ -189,6 +191,7 @@ def test_attfind_split_over_two_processes_equals_one_process(multi):
     loop = af.attfind_effects_loop(m, six, shift=1.5, coords=[0, 3, 5])
     assert multi["att/blocks"].shape == loop.shape == (6, 2, 3, 2)
     np.testing.assert_allclose(multi["att/blocks"], loop, atol=1e-5)
+    np.testing.assert_array_equal(multi["att/local_min"], six[:3].min(0))     # process 0's
 
 
 def test_process_rows_partition_a_batch_and_global_rows_checks_the_mesh():
