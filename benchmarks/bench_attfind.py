@@ -1,5 +1,6 @@
-"""AttFind wall time: the chunked/vmapped effect tensor vs. a per-coordinate Python loop
-(one jitted call per coordinate and direction, all images batched), in the same run.
+"""AttFind wall time: the blocked/vmapped effect tensor (blocks of images x edits, about
+``--chunk`` renders per call, on the default one-device mesh) vs. a per-coordinate Python
+loop (one jitted call per coordinate and direction, all images batched), in the same run.
 
 Generator: the committed StylEx fixture (``tests/fixtures/trained/stylex_shapes``) when
 present, else a random classifier-conditioned generator of the same architecture (R=32,
@@ -27,6 +28,7 @@ import numpy as np
 
 from jaxgan import model
 from jaxgan.nets.configs import ClassifierConfig, GeneratorConfig
+from jaxgan.sharding import one_device_mesh
 from jaxgan.stylex import attfind as af
 
 FIXTURE = Path("tests/fixtures/trained/stylex_shapes")
@@ -97,6 +99,8 @@ def main(argv=None):
     res = {"device": str(jax.devices()[0].platform), "generator": src, "resolution": a.resolution,
            "images": a.images, "style_coords_total": s_all, "coords_timed": int(len(coords)),
            "renders_timed": int(a.images * 2 * len(coords)),
+           "block_images_x_edits": list(af.effect_blocks(a.images, 2 * len(coords), a.chunk,
+                                                         one_device_mesh())),
            "vmapped_s": round(t_v, 2), "loop_s": round(t_l, 2), "speedup": round(t_l / t_v, 2),
            "vmapped_full_s_extrapolated": round(t_v * scale, 1),
            "loop_full_s_extrapolated": round(t_l * scale, 1),

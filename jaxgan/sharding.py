@@ -12,6 +12,14 @@ Process-local data: each process holds its own contiguous rows (:func:`process_r
 ``jax.make_array_from_process_local_data`` and :func:`to_host` gathers them back (a
 collective in multi-process runs).
 
+Every batched method (inversion, AttFind, ...) runs on a data mesh: the caller's, or by
+default :func:`one_device_mesh` (this process's first device; :func:`resolve_mesh`), so there
+is one code path for one device, several devices and several processes. Large inputs go
+through in blocks: :func:`block_size` picks a block (a multiple of the data axis, at most
+about the memory budget), :func:`row_blocks` cuts this process's rows into global blocks
+(the last padded with :func:`pad_rows`), and :func:`join_blocks` puts the gathered block
+results back in global row order without the padding.
+
 Mesh axis types: in jax 0.10 ``jax.make_mesh`` defaults to ``AxisType.Explicit`` axes
 (sharding becomes part of the array type); every mesh here is built with ``AxisType.Auto``.
 """
@@ -28,8 +36,10 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from jax.sharding import PartitionSpec as P
 
 __all__ = ["BATCH_SPEC", "DATA", "DATA_AXIS", "FSDP", "MIN_SHARD_SIZE", "RULES", "batch_sharding",
-           "global_rows", "make_data_mesh", "make_mesh", "process_rows", "replicate",
-           "replicated", "spec_for", "to_global_batch", "to_host", "tree_shardings"]
+           "block_size", "global_rows", "join_blocks", "make_data_mesh", "make_mesh",
+           "mesh_processes", "one_device_mesh", "pad_rows", "process_rows", "replicate",
+           "replicated", "resolve_mesh", "row_blocks", "spec_for", "to_global_batch", "to_host",
+           "tree_shardings"]
 
 DATA, FSDP = "data", "fsdp"
 #: The batch axis of every mesh (the batched methods' 1-D meshes have only this one).
@@ -127,6 +137,31 @@ def make_data_mesh(
     )
 
 
+def one_device_mesh(device: jax.Device | None = None) -> Mesh:
+    """The batched methods' default mesh: a 1-D ``'data'`` mesh over one device (default this
+    process's first); it spans this process only, so the rows passed are all the rows."""
+    return make_data_mesh(devices=[jax.local_devices()[0] if device is None else device])
+
+
+def resolve_mesh(mesh: Mesh | None) -> Mesh:
+    """``mesh``, or :func:`one_device_mesh` when None (what ``mesh=None`` means everywhere)."""
+    return one_device_mesh() if mesh is None else mesh
+
+
+def mesh_processes(mesh: Mesh) -> tuple[int, int]:
+    """``(index, count)``: this process's position among the processes whose devices are in
+    ``mesh`` (ordered by process index), and their number; arguments for :func:`process_rows`.
+
+    Raises:
+      ValueError: none of ``mesh``'s devices belongs to this process.
+    """
+    procs = sorted({d.process_index for d in mesh.devices.flat})
+    if jax.process_index() not in procs:
+        raise ValueError(f"process {jax.process_index()} has no device in the mesh "
+                         f"(processes {procs})")
+    return procs.index(jax.process_index()), len(procs)
+
+
 def to_global_batch(
     batch: Any, mesh: Mesh, spec: PartitionSpec = PartitionSpec("data")
 ) -> Any:
@@ -165,12 +200,13 @@ def global_rows(tree: Any, mesh: Mesh, axis: str = "data") -> Any:
         raise ValueError(f"the mesh needs a {axis!r} axis, got axes {mesh.axis_names}")
     leaves = jax.tree.leaves(tree)
     n_local = int(np.shape(leaves[0])[0]) if leaves else 0
-    n = n_local * jax.process_count()
+    index, count = mesh_processes(mesh)
+    n = n_local * count
     if n % mesh.shape[axis]:
-        raise ValueError(f"{n} rows ({n_local} per process x {jax.process_count()} processes) "
+        raise ValueError(f"{n} rows ({n_local} per process x {count} processes) "
                          f"do not divide over the {mesh.shape[axis]} devices of mesh axis {axis!r}")
     sharding = NamedSharding(mesh, PartitionSpec(axis))
-    want = process_rows(n)
+    want = process_rows(n, index, count)
     got = sorted({idx[0].indices(n)[:2] for idx in
                   sharding.addressable_devices_indices_map((n,)).values()})
     if n and (got[0][0], got[-1][1]) != (want.start, want.stop):
@@ -207,10 +243,11 @@ def process_rows(n: int, process_index: int | None = None,
 def to_host(tree: Any) -> Any:
     """NumPy copy of a pytree of (possibly multi-process sharded) global arrays.
 
-    Multi-process: a collective (``process_allgather``), so every process must call it;
-    every process gets the whole arrays.
+    Multi-process (arrays spanning processes): a collective (``process_allgather``), so every
+    process must call it; every process gets the whole arrays.
     """
-    if jax.process_count() == 1:
+    if jax.process_count() == 1 or all(getattr(x, "is_fully_addressable", True)
+                                       for x in jax.tree.leaves(tree)):
         return jax.device_get(tree)
     return multihost_utils.process_allgather(tree, tiled=True)
 
@@ -227,3 +264,45 @@ def pad_rows(a, n: int):
         return None
     a = np.asarray(a)
     return a if len(a) == n else np.concatenate([a, np.repeat(a[-1:], n - len(a), 0)])
+
+
+# ----------------------------------------------------------------------------- blocks of rows
+
+def block_size(n: int, max_rows: int, mesh: Mesh, axis: str = DATA_AXIS) -> int:
+    """Global rows per block for ``n`` global rows: a multiple of ``mesh``'s ``axis`` size, at
+    most ``max_rows`` (or one row per device, if more), the blocks as even as that allows (so
+    the last one is padded least). ``n <= max_rows``: one block of ``n`` rounded up."""
+    a = mesh.shape[axis]
+    cap = max(a, max_rows // a * a)
+    blocks = max(1, -(-n // cap))
+    return -(-(-(-n // blocks)) // a) * a
+
+
+def row_blocks(tree: Any, mesh: Mesh, block: int, axis: str = DATA_AXIS):
+    """This process's rows (pytree of ``[n, ...]``, equal ``n`` on every process) in global
+    blocks of ``block`` rows (from :func:`block_size`): each block holds ``block / processes``
+    consecutive rows of every process (:func:`global_rows`), the last ones padded with
+    :func:`pad_rows`. Yields the global arrays; :func:`join_blocks` undoes the split.
+
+    Raises:
+      ValueError: ``block`` does not divide over the mesh's processes.
+    """
+    count = mesh_processes(mesh)[1]
+    if block % count:
+        raise ValueError(f"a block of {block} rows does not divide over {count} processes")
+    per = block // count
+    leaves = jax.tree.leaves(tree)
+    n = int(np.shape(leaves[0])[0]) if leaves else 0
+    for s in range(0, n, per):
+        part = jax.tree.map(lambda x, s=s: pad_rows(np.asarray(x)[s:s + per], per), tree)
+        yield global_rows(part, mesh, axis)
+
+
+def join_blocks(parts: Sequence[Any], n_local: int, mesh: Mesh) -> np.ndarray:
+    """Host results ``[block, ...]`` of :func:`row_blocks`' blocks, in order (gathered with
+    :func:`to_host`) -> ``[n_local * processes, ...]`` in global row order (process 0's rows
+    first), the padding dropped."""
+    count = mesh_processes(mesh)[1]
+    per = [np.asarray(p).reshape(count, -1, *np.shape(p)[1:]) for p in parts]
+    rows = np.concatenate(per, axis=1)[:, :n_local]
+    return rows.reshape(count * n_local, *rows.shape[2:])

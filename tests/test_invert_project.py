@@ -169,6 +169,32 @@ def test_invert_batches_pads_and_matches_one_program(tiny_g):
     assert any(k.startswith("noise/") for k in arrays)
 
 
+def test_default_mesh_equals_an_explicit_one_device_mesh(tiny_g):
+    """``mesh=None`` is a 1-device mesh: the same program as an explicit one, bit for bit
+    (Adam W with a pixel weight map; L-BFGS W+), results sharded over it; keys of another
+    PRNG implementation and raw uint32 keys pass through."""
+    from jaxgan.sharding import make_data_mesh, one_device_mesh
+    G, g = tiny_g
+    x = np.tanh(np.random.default_rng(0).normal(size=(3, 8, 8, 3))).astype(np.float32)
+    pw = np.random.default_rng(1).uniform(size=(3, 8, 8)).astype(np.float32)
+    for cfg, w in ((ProjectConfig(space="w", num_steps=5, distance=PIXEL, w_avg_samples=64), pw),
+                   (ProjectConfig(space="wplus", num_steps=4, optimizer="lbfgs",
+                                  optimize_noise=False, distance=PIXEL, w_avg_samples=64), None)):
+        a = project(G, g, x, cfg, key=jax.random.key(2), pixel_weight=w)
+        b = project(G, g, x, cfg, key=jax.random.key(2), pixel_weight=w,
+                    mesh=make_data_mesh(devices=jax.local_devices()[:1]))
+        assert a.ws.sharding.mesh == one_device_mesh()
+        jax.tree.map(lambda u, v: np.testing.assert_array_equal(np.asarray(u), np.asarray(v)),
+                     a._asdict(), b._asdict())
+    cfg = ProjectConfig(space="w", num_steps=3, distance=PIXEL, w_avg_samples=64)
+    rbg = project(G, g, x, cfg, key=jax.random.key(2, impl="rbg"))
+    raw = project(G, g, x, cfg, key=jax.random.PRNGKey(2))
+    assert np.all(np.isfinite(np.asarray(rbg.curve)))
+    assert not np.allclose(np.asarray(rbg.curve), np.asarray(raw.curve))   # other random bits
+    typed = project(G, g, x, cfg, key=jax.random.wrap_key_data(jax.random.PRNGKey(2)))
+    np.testing.assert_array_equal(np.asarray(raw.curve), np.asarray(typed.curve))
+
+
 def test_bad_inputs(tiny_g):
     G, g = tiny_g
     x = np.zeros((2, 8, 8, 3), np.float32)

@@ -84,6 +84,13 @@ def _attfind_problem():
 
 
 ATTFIND_KW = dict(shift=1.5, num_indices=3, chunk=24, progress=False)
+BLOCKS_KW = dict(shift=1.5, chunk=4, coords=[0, 3, 5], progress=False)
+
+
+def _six_styles(enc) -> np.ndarray:
+    """6 images (3 per process): with ``chunk=4`` on 2 devices AttFind renders image blocks
+    of 4 (2 rows of each process; its second block padded) x 1 edit."""
+    return np.concatenate([enc["styles"], 0.9 * enc["styles"][:2]])
 
 
 # ----------------------------------------------------------------------------- worker
@@ -113,6 +120,13 @@ def _worker(workdir: str) -> None:
     out.update({f"att/{k}": np.asarray(a[k])
                 for k in ("effects", "stable", "labels", "smin", "smax", "base")})
     out["att/ranking"] = json.dumps(a["ranking"])
+    from jaxgan.stylex import attfind as af
+    m = af.make_attfind_model(sx.G, sx.g, sx.logits, enc["layout"])
+    six = _six_styles(enc)
+    out["att/blocks"] = af.attfind_effects(m, six[process_rows(len(six))], mesh=mesh,
+                                           **BLOCKS_KW)
+    # Without mesh=, a process works alone on a one-device mesh over its own rows.
+    out["att/local_min"] = af.style_min_max(six[process_rows(len(six))])[0]
     if jax.process_index() == 0:
         np.savez(Path(workdir) / "multi.npz", **out)
 
@@ -170,6 +184,14 @@ def test_attfind_split_over_two_processes_equals_one_process(multi):
         assert [(d, j) for d, j, _ in got[str(c)]] == [(d, j) for d, j, _ in picks]
         np.testing.assert_allclose([s for *_, s in got[str(c)]], [s for *_, s in picks],
                                    atol=1e-5)
+    # Several image blocks across the processes (the last padded) equal the one-device loop.
+    from jaxgan.stylex import attfind as af
+    m = af.make_attfind_model(sx.G, sx.g, sx.logits, enc["layout"])
+    six = _six_styles(enc)
+    loop = af.attfind_effects_loop(m, six, shift=1.5, coords=[0, 3, 5])
+    assert multi["att/blocks"].shape == loop.shape == (6, 2, 3, 2)
+    np.testing.assert_allclose(multi["att/blocks"], loop, atol=1e-5)
+    np.testing.assert_array_equal(multi["att/local_min"], six[:3].min(0))     # process 0's
 
 
 def test_process_rows_partition_a_batch_and_global_rows_checks_the_mesh():

@@ -126,6 +126,44 @@ def test_attfind_effects_match_naive_per_image_loop(tiny_g):
         af.attfind_effects(m, flat[:, :5], progress=False)
 
 
+def test_attfind_effects_in_bounded_blocks_equal_the_loop(tiny_g):
+    """The default (1-device mesh) path with N = 7 images and ``chunk`` smaller than N:
+    image blocks of 3 (3 blocks, the last padded: 7 is no multiple of 3), one edit per call,
+    so every kernel call renders at most ``chunk`` images; the result equals the
+    per-coordinate loop. A chunk above N batches edits instead (all 7 images x 4 edits)."""
+    from jaxgan.sharding import one_device_mesh
+    _, _, _, st, layout, m = _setup(tiny_g, n=7)
+    flat = np.asarray(af.flatten_styles(st, layout))
+    smin, smax = af.style_min_max(flat)
+    np.testing.assert_array_equal(smin, flat.min(0))
+    np.testing.assert_array_equal(smax, flat.max(0))
+    coords = [0, 5, 9]
+    loop = af.attfind_effects_loop(m, flat, smin=smin, smax=smax, shift=1.5, coords=coords)
+    kernel = af.make_effect_fn(m, smin, smax, 1.5, "prob")
+    for chunk, want_rows, want_calls in ((3, (3, 1), 3 * 6), (30, (7, 4), 2)):
+        calls = []
+
+        def counting(fl, base, d_idx, j_idx):
+            calls.append((fl.shape[0], d_idx.shape[0]))
+            return kernel(fl, base, d_idx, j_idx)
+        eff = af.attfind_effects(m, flat, smin=smin, smax=smax, shift=1.5, coords=coords,
+                                 chunk=chunk, effect_fn=counting, progress=False)
+        assert set(calls) == {want_rows} and len(calls) == want_calls
+        assert all(a * b <= chunk for a, b in calls)
+        np.testing.assert_allclose(eff, loop, atol=2e-5)
+    assert af.effect_blocks(7, 6, 3, one_device_mesh()) == (3, 1)
+    assert af.effect_blocks(1000, 6, 512, one_device_mesh()) == (500, 1)   # even blocks
+    # The deprecated spellings still work and say so.
+    with pytest.warns(DeprecationWarning):
+        old = af.make_sharded_effect_fn(m, smin, smax, 1.5, "prob", one_device_mesh())
+    with pytest.warns(DeprecationWarning):
+        eff = af.attfind_effects(m, flat, smin=smin, smax=smax, shift=1.5, coords=coords,
+                                 chunk=5, effect_fn=old, progress=False,
+                                 sharding=jax.sharding.NamedSharding(one_device_mesh(),
+                                                                    jax.sharding.PartitionSpec()))
+    np.testing.assert_allclose(eff, loop, atol=2e-5)
+
+
 def _brute_select(effect, labels, k, num, cap):
     """Direct transcription of the notebook's loop (independent of the library's)."""
     x = effect[np.asarray(labels) != k][..., k]

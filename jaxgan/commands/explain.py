@@ -184,9 +184,9 @@ def _run(args) -> int:
     if jax.process_count() > 1:            # `jaxgan launch -n N -- explain attfind|report ...`
         from jaxgan.sharding import make_data_mesh  # noqa: PLC0415
         mesh = make_data_mesh()
-        if args.num_images % mesh.devices.size:
+        if args.num_images % jax.process_count():
             raise UsageError(f"--num-images {args.num_images} must divide over the "
-                             f"{mesh.devices.size} devices of the {jax.process_count()} processes")
+                             f"{jax.process_count()} processes")
     result = pipeline.load_or_run_attfind(sx, enc, out, args, mesh=mesh)
     if jax.process_index() != 0:           # process 0 alone writes
         return 0

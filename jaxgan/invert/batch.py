@@ -12,7 +12,8 @@ import numpy as np
 from jaxgan.invert import indomain
 from jaxgan.invert.projector import project
 from jaxgan.progress import progress as progress_bar
-from jaxgan.sharding import make_data_mesh, pad_rows, process_rows, to_host
+from jaxgan.sharding import (make_data_mesh, mesh_processes, one_device_mesh, pad_rows,
+                             process_rows, to_host)
 
 
 def global_batch_size(batch: int, n: int, n_dev: int) -> int:
@@ -41,12 +42,9 @@ def invert_batches(G, g, x, cfg, *, key, lp, stats, c=None, E=None, e_vars=None,
       ``N`` images (``{'ws', 'images'}`` for ``encoder_only``), on every process.
     """
     n = len(x)
-    bs = min(batch, n)
-    mesh = rows = None
-    if jax.process_count() > 1:
-        mesh = make_data_mesh()
-        bs = global_batch_size(batch, n, mesh.devices.size)
-        rows = process_rows(bs)
+    mesh = make_data_mesh() if jax.process_count() > 1 else one_device_mesh()
+    bs = global_batch_size(batch, n, mesh.devices.size)
+    rows = process_rows(bs, *mesh_processes(mesh))                # this process's rows
     parts = []
     main = jax.process_index() == 0
     with progress_bar(total=n, unit="img", desc=desc,
@@ -62,8 +60,7 @@ def invert_batches(G, g, x, cfg, *, key, lp, stats, c=None, E=None, e_vars=None,
                 ws, rec = indomain.encoder_invert(G, g, xb, E, e_vars)
                 part = {"ws": ws, "images": rec}
             else:
-                mine = (xb, idx, cb) if mesh is None else (xb[rows], idx[rows],
-                                                           None if cb is None else cb[rows])
+                mine = (xb[rows], idx[rows], None if cb is None else cb[rows])
                 kw = dict(key=key, indices=mine[1], lp=lp, stats=stats, mesh=mesh, c=mine[2],
                           progress=True)
                 if E is not None:

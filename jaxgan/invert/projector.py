@@ -13,7 +13,9 @@ L-BFGS (``optax.lbfgs``, deterministic loss: no latent noise, no noise maps).
 Batching: the whole optimisation of ONE image (its own latent, noise maps and optimiser
 state, its randomness from ``fold_in(key, index)``) is a ``lax.scan``; ``vmap`` lifts it to
 N images and ``jit`` compiles the lot once, so image i of a batch gets what inverting it
-alone with the same index gets (up to float reassociation).
+alone with the same index gets (up to float reassociation). The batch axis is sharded over
+a data mesh, a one-device mesh by default (:func:`jaxgan.sharding.resolve_mesh`): the same
+program runs on one device and across the devices of several processes.
 
 The same machinery runs degradation-aware inversion (a differentiable ``degrade`` applied
 to G(w) before the distance, a per-pixel weight map) and in-domain inversion (an encoder
@@ -33,7 +35,8 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgan import model
-from jaxgan.sharding import DATA_AXIS, global_rows, process_rows, replicate
+from jaxgan.sharding import (DATA_AXIS, global_rows, mesh_processes, process_rows, replicate,
+                             resolve_mesh)
 from jaxgan.invert.losses import (DistanceWeights, image_distance, noise_regularizer,
                                   normalize_noise)
 from jaxgan.invert.stats import SPACES, class_means, latent_stats  # noqa: F401  (re-exported)
@@ -331,45 +334,41 @@ def _project_one(G, cfg: ProjectConfig, degrade, E, progress: bool, target, weig
 
 @functools.lru_cache(maxsize=32)
 def make_projector(G, cfg: ProjectConfig, degrade: Callable | None = None, E=None, mesh=None,
-                   progress: bool = False):
-    """The jitted batched projector for one (G, config, degradation, encoder[, mesh]).
+                   progress: bool = False, key_impl: str | None = None):
+    """The jitted batched projector for one (G, config, degradation, encoder, mesh).
 
     Args:
       G, cfg, degrade, E: the generator module, settings, degradation and encoder module.
-      mesh: optional mesh with a ``'data'`` axis (:func:`jaxgan.sharding.make_data_mesh`;
-        it may span processes): the batch axis of every input and output is sharded over
-        it, everything else replicated.
+      mesh: the mesh with a ``'data'`` axis (:func:`jaxgan.sharding.make_data_mesh`; it may
+        span processes; default :func:`jaxgan.sharding.one_device_mesh`): the batch axis of
+        every input and output is sharded over it, everything else replicated.
       progress: report the optimisation step to the open progress reporter
         (:func:`jaxgan.progress.report_step`) about 50 times per run.
+      key_impl: the PRNG implementation of the keys (``jax.random.key_impl``; default
+        the default implementation).
 
     Returns:
-      ``fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c=None) ->
-      ProjectionResult`` (see :func:`project` for the arguments; ``keys`` ``[N]``,
-      ``pixel_weight`` ``[N, h, w]`` or None, ``stats = (mean, std)`` from
-      :func:`latent_stats`). With ``mesh``, ``keys`` is the raw key data ``[N, ...] uint32``
-      (``jax.random.key_data``; default key implementation) and every argument must already
-      be a global array on ``mesh``. Cached: reuse the same ``degrade`` object to avoid
-      recompiling.
+      ``fn(g, targets, key_data, init, pixel_weight, stats, lp, e_vars, c) ->
+      ProjectionResult`` (see :func:`project` for the arguments; ``key_data`` the raw
+      ``jax.random.key_data`` of the ``[N]`` keys, ``pixel_weight`` ``[N, h, w]`` or None,
+      ``stats = (mean, std)`` from :func:`latent_stats`); every argument a global array on
+      ``mesh`` (:func:`project` builds them). Cached: reuse the same ``degrade`` object to
+      avoid recompiling.
     """
     one = functools.partial(_project_one, G, cfg, degrade, E, progress)
+    mesh = resolve_mesh(mesh)
+    data, repl = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
 
-    def run(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c=None):
+    def run(g, targets, key_data, init, pixel_weight, stats, lp, e_vars, c):
+        keys = jax.random.wrap_key_data(key_data, impl=key_impl)
         aux = (g, stats[1], lp, e_vars)
         w_axis = None if pixel_weight is None else 0
         c_axis = None if c is None else 0
         return jax.vmap(one, in_axes=(0, w_axis, 0, 0, c_axis, None))(targets, pixel_weight,
                                                                         keys, init, c, aux)
 
-    if mesh is None:
-        return jax.jit(run)
-    data, repl = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
-
-    def run_sharded(g, targets, key_data, init, pixel_weight, stats, lp, e_vars, c):
-        keys = jax.random.wrap_key_data(key_data)
-        return run(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c)
-
-    return jax.jit(run_sharded, in_shardings=(repl, data, data, data, data, repl, repl, repl,
-                                              data), out_shardings=data)
+    return jax.jit(run, in_shardings=(repl, data, data, data, data, repl, repl, repl, data),
+                   out_shardings=data)
 
 
 def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, indices=None,
@@ -394,15 +393,17 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         ``cfg.distance.lpips > 0``.
       encoder: ``(E, e_vars)``, needed if ``cfg.domain_weight > 0``.
       stats: ``(mean, std)`` from :func:`latent_stats` (computed when omitted).
-      mesh: optional mesh with a ``'data'`` axis, possibly spanning processes
-        (:func:`jaxgan.sharding.make_data_mesh`). Then ``targets``, ``indices``,
-        ``init`` and ``pixel_weight`` are THIS process's rows of the global batch (every
-        process passes the same number; the global batch, ``local N * process_count``,
-        must divide over the axis), ``indices`` default to the rows' global positions
-        (``process_index * local N + arange(local N)``), and the result holds global
-        arrays sharded over the axis (:func:`jaxgan.sharding.to_host` gathers them).
-        Every process must call this together. Row i gets what a single-process
-        ``project`` of the whole batch gives it (up to float reassociation).
+      mesh: the mesh with a ``'data'`` axis the batch is sharded over, possibly spanning
+        processes (:func:`jaxgan.sharding.make_data_mesh`); default
+        :func:`jaxgan.sharding.one_device_mesh` (one code path either way).
+        ``targets``, ``indices``, ``init`` and ``pixel_weight`` are THIS process's rows of
+        the global batch (every process passes the same number; the global batch,
+        ``local N * processes``, must divide over the axis), ``indices`` default to the
+        rows' global positions (``process_index * local N + arange(local N)``; with one
+        process ``arange(N)``), and the result holds global arrays sharded over the axis
+        (:func:`jaxgan.sharding.to_host` gathers them). On a mesh spanning processes every
+        process must call this together. Row i gets what a one-device ``project`` of the
+        whole batch gives it (up to float reassociation).
       c: ``[N, c_dim]`` conditions, one per image, required for a conditional generator
         (unless class-bound, :func:`jaxgan.model.bind_class`). Only the mapping depends on
         it, so it enters through the default start latent (each image's class mean, see
@@ -431,9 +432,11 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         raise ValueError("project: cfg.domain_weight > 0 needs encoder=(E, e_vars)")
     n = targets.shape[0]
     key = jax.random.key(0) if key is None else key
-    if indices is None and mesh is not None:
-        indices = jnp.arange(n) + process_rows(n * jax.process_count()).start
-    indices = jnp.arange(n) if indices is None else jnp.asarray(indices)
+    mesh = resolve_mesh(mesh)
+    if indices is None:
+        index, procs = mesh_processes(mesh)
+        indices = jnp.arange(n) + process_rows(n * procs, index, procs).start
+    indices = jnp.asarray(indices)
     if indices.shape != (n,):
         raise ValueError(f"project: indices must have shape [{n}], got {indices.shape}")
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(indices)
@@ -455,10 +458,7 @@ def project(G, g, targets, cfg: ProjectConfig = ProjectConfig(), *, key=None, in
         if pixel_weight.shape != targets.shape[:3]:
             raise ValueError(f"project: pixel_weight must be {targets.shape[:3]}, got "
                              f"{pixel_weight.shape}")
-    if mesh is None:
-        fn = make_projector(G, cfg, degrade, E, progress=progress)
-        return fn(g, targets, keys, init, pixel_weight, stats, lp, e_vars, c)
-    return _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp,
+    return _project_on_mesh(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp,
                             (E, e_vars), stats, mesh, c, progress)
 
 
@@ -477,20 +477,24 @@ def _check_c(G, c, n: int):
     return c
 
 
-def _project_sharded(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp, encoder,
+def _project_on_mesh(G, g, targets, cfg, keys, init, pixel_weight, degrade, lp, encoder,
                      stats, mesh, c=None, progress: bool = False) -> ProjectionResult:
-    """:func:`project` on ``mesh``: process-local rows -> global sharded arrays -> the
-    sharded projector (all arguments already checked)."""
-    if jax.random.key_impl(keys) != jax.random.key_impl(jax.random.key(0)):
-        raise ValueError("project: with mesh=, key must use the default PRNG implementation")
-    local = {"targets": targets, "keys": jax.random.key_data(keys), "init": init,
+    """:func:`project` on ``mesh``: process-local rows -> global sharded arrays (the keys as
+    raw key data, their implementation passed along) -> the projector (all arguments
+    already checked)."""
+    if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(keys)
+        key_data = jax.random.key_data(keys)
+    else:                                        # raw uint32 keys (jax.random.PRNGKey)
+        impl, key_data = None, keys
+    local = {"targets": targets, "keys": key_data, "init": init,
              "pixel_weight": pixel_weight, "c": c}
     try:
         glob = global_rows(local, mesh, DATA_AXIS)                          # [N_global, ...]
     except ValueError as e:
         raise ValueError(f"project: the batch cannot be sharded: {e}") from None
     E, e_vars = encoder
-    fn = make_projector(G, cfg, degrade, E, mesh, progress)
+    fn = make_projector(G, cfg, degrade, E, mesh, progress, impl)
     rep = replicate((g, stats, lp, e_vars), mesh)
     return fn(rep[0], glob["targets"], glob["keys"], glob["init"], glob["pixel_weight"],
               rep[1], rep[2], rep[3], glob["c"])

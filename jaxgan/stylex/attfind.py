@@ -8,9 +8,9 @@ styles ``s [N, S]`` (S coordinates) and the dataset's per-coordinate ``min``/``m
   max) and coordinate j, set ``s_j <- s_j + shift * (target_d,j - s_j)`` (default ``shift`` 2,
   the notebook's ``shift_size``), regenerate (const noise), classify, and record
   ``C(changed) - C(base)`` in probabilities (``measure='prob'``, the notebook's) or logits.
-  Computed as flat ``(n, d, j)`` chunks: each chunk edits one coordinate per row (``vmap``
-  of a one-row edit) and renders/classifies the whole chunk in one jitted call (the chunk
-  axis can be sharded over devices like a training batch).
+  Computed in blocks (:func:`make_effect_fn`): each jitted call takes a block of images
+  x a block of (direction, coordinate) edits, about ``chunk`` renders in all (``vmap`` of a
+  one-row edit), so memory stays bounded for any N; the image axis is sharded over a mesh.
 * **unstable images**: those whose regenerated class ``argmax C(G(s))`` differs from the
   class they were conditioned on are dropped.
 * **selection** (:func:`find_significant_styles`): for class k, among images currently of
@@ -25,17 +25,20 @@ styles ``s [N, S]`` (S coordinates) and the dataset's per-coordinate ``min``/``m
 coordinate and direction, as the PyTorch re-implementations), kept as the reference and the
 benchmark's baseline.
 
-**Across processes** (``mesh=``, a mesh with a ``'data'`` axis from
-:func:`jaxgan.sharding.make_data_mesh`, possibly spanning processes): the IMAGE axis is
-sharded. Each process passes its own contiguous rows of the image set (process 0 first,
-equal counts: :func:`jaxgan.sharding.process_rows`); :func:`style_min_max` reduces over
-all processes' images, :func:`base_outputs` and :func:`attfind_effects` render every image
-on its own process (the effect kernel is ``[N sharded] x [B edits]`` per call) and return
-the whole ``[N, ...]`` result, gathered, on every process, so the greedy selection that
-follows sees every image. Results equal the single-process ones up to float reassociation.
+**On a mesh** (``mesh=``, a mesh with a ``'data'`` axis from
+:func:`jaxgan.sharding.make_data_mesh`, possibly spanning processes; default
+:func:`jaxgan.sharding.one_device_mesh`, so one code path serves one device, several devices
+and several processes): the IMAGE axis is sharded. Each process passes its own contiguous
+rows of the image set (process 0 first, equal counts: :func:`jaxgan.sharding.process_rows`);
+:func:`style_min_max` reduces over all processes' images, :func:`base_outputs` and
+:func:`attfind_effects` render every image on its own process in blocks
+(:func:`jaxgan.sharding.row_blocks`) and return the whole ``[N, ...]`` result, gathered, on
+every process, so the greedy selection that follows sees every image. Results equal the
+single-device ones up to float reassociation.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, NamedTuple, Sequence
 
 import jax
@@ -46,7 +49,8 @@ from tqdm.auto import tqdm
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxgan import model
-from jaxgan.sharding import DATA_AXIS, global_rows, process_rows, to_host
+from jaxgan.sharding import (DATA_AXIS, block_size, join_blocks, mesh_processes, process_rows,
+                             replicated, resolve_mesh, row_blocks, to_host)
 
 
 class StyleLayout(NamedTuple):
@@ -146,43 +150,43 @@ def _measure(logits, measure: str):
     raise ValueError(f"measure must be 'prob' or 'logit', got {measure!r}")
 
 
-def _global_rows(local_rows, mesh):
-    """This process's rows ``[n, ...]`` -> the global float32 ``[n * processes, ...]`` array
-    sharded over ``mesh``'s data axis."""
-    return global_rows(np.asarray(local_rows, np.float32), mesh, DATA_AXIS)
+def _mesh_and_rows(mesh):
+    """The mesh AttFind runs on (default: one device) and the number of its processes."""
+    mesh = resolve_mesh(mesh)
+    return mesh, mesh_processes(mesh)[1]
 
 
-def style_min_max(flat_styles, mesh=None):
+def style_min_max(flat_styles, mesh=None, block: int = 4096):
     """Per-coordinate dataset minimum and maximum ``([S], [S])``.
 
     Args:
-      flat_styles: ``[N, S]``; with ``mesh``, this process's rows (module docstring).
-      mesh: optional mesh: the extremes are over every process's images.
+      flat_styles: ``[N, S]``: this process's rows (module docstring).
+      mesh: the mesh (default one device): the extremes are over every process's images.
+      block: images reduced per call.
     """
-    if mesh is None:
-        flat_styles = np.asarray(flat_styles)
-        return flat_styles.min(axis=0), flat_styles.max(axis=0)
-    fn = jax.jit(lambda x: (jnp.min(x, 0), jnp.max(x, 0)),
-                 out_shardings=NamedSharding(mesh, P()))
-    lo, hi = to_host(fn(_global_rows(flat_styles, mesh)))
-    return np.asarray(lo), np.asarray(hi)
+    mesh, procs = _mesh_and_rows(mesh)
+    flat = np.asarray(flat_styles, np.float32)
+    fn = jax.jit(lambda x: (jnp.min(x, 0), jnp.max(x, 0)), out_shardings=replicated(mesh))
+    parts = [to_host(fn(b)) for b in row_blocks(flat, mesh, block_size(len(flat) * procs,
+                                                                        block, mesh))]
+    return (np.min([p[0] for p in parts], 0).astype(np.float32),
+            np.max([p[1] for p in parts], 0).astype(np.float32))
 
 
 def base_outputs(m: AttFindModel, flat_styles, measure: str = "prob", batch: int = 256,
                  mesh=None):
-    """``C(G(s))`` for every image: ``(measure [N, K], logits [N, K])``.
+    """``C(G(s))`` for every image: ``(measure [N, K], logits [N, K])``, in blocks of about
+    ``batch`` images sharded over ``mesh`` (default one device).
 
-    With ``mesh``: ``flat_styles`` are this process's rows; one sharded call over all
-    images returns every process's outputs ``[N_global, K]`` (``batch`` is unused).
+    ``flat_styles`` are this process's rows; the outputs are every process's ``[N_global, K]``.
     """
-    if mesh is not None:
-        sh = NamedSharding(mesh, P(DATA_AXIS))
-        fn = jax.jit(lambda s: m.classify(m.render(s)), in_shardings=sh, out_shardings=sh)
-        logits = np.asarray(to_host(fn(_global_rows(flat_styles, mesh))))
-        return np.asarray(_measure(jnp.asarray(logits), measure)), logits
-    fn = jax.jit(lambda s: m.classify(m.render(s)))
-    logits = np.concatenate([np.asarray(fn(flat_styles[i:i + batch]))
-                             for i in range(0, len(flat_styles), batch)])
+    mesh, procs = _mesh_and_rows(mesh)
+    flat = np.asarray(flat_styles, np.float32)
+    sh = NamedSharding(mesh, P(DATA_AXIS))
+    fn = jax.jit(lambda s: m.classify(m.render(s)), in_shardings=sh, out_shardings=sh)
+    parts = [to_host(fn(b)) for b in row_blocks(flat, mesh, block_size(len(flat) * procs,
+                                                                        batch, mesh))]
+    logits = join_blocks(parts, len(flat), mesh)
     return np.asarray(_measure(jnp.asarray(logits), measure)), logits
 
 
@@ -191,123 +195,114 @@ def _edit_row(row, j, target, shift):
     return row.at[j].add(shift * (target - row[j]))
 
 
-def make_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str):
-    """Jitted ``(flat_styles [N, S], base [N, K], n_idx [B], d_idx [B], j_idx [B]) -> [B, K]``."""
+def make_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str, mesh=None):
+    """The effect kernel, jitted: ``(flat [n, S], base [n, K], d_idx [b], j_idx [b]) ->
+    [n, b, K]``: a block of n images, each with each of b single-coordinate edits (direction
+    ``d_idx``, coordinate ``j_idx``); the image axis sharded over ``mesh``'s data axis
+    (default one device; pass the mesh :func:`attfind_effects` gets)."""
+    mesh = resolve_mesh(mesh)
     smin, smax = jnp.asarray(smin), jnp.asarray(smax)
-
-    def fn(flat, base, n_idx, d_idx, j_idx):
-        target = jnp.where(d_idx == 0, smin[j_idx], smax[j_idx])           # [B]
-        rows = jax.vmap(_edit_row, in_axes=(0, 0, 0, None))(flat[n_idx], j_idx, target, shift)
-        out = _measure(m.classify(m.render(rows)), measure)                 # [B, K]
-        return out - base[n_idx]
-    return jax.jit(fn)
-
-
-def make_sharded_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str, mesh):
-    """Jitted ``(flat [N, S], base [N, K], d_idx [B], j_idx [B]) -> [N, B, K]``: every image
-    with each of B single-coordinate edits; N sharded over ``mesh``'s data axis."""
-    smin, smax = jnp.asarray(smin), jnp.asarray(smax)
-    data, repl = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
+    data, repl = NamedSharding(mesh, P(DATA_AXIS)), replicated(mesh)
 
     def fn(flat, base, d_idx, j_idx):
         n, s = flat.shape
         b = d_idx.shape[0]
-        target = jnp.where(d_idx == 0, smin[j_idx], smax[j_idx])           # [B]
+        target = jnp.where(d_idx == 0, smin[j_idx], smax[j_idx])           # [b]
         rows = jax.vmap(lambda row: jax.vmap(_edit_row, in_axes=(None, 0, 0, None))(
-            row, j_idx, target, shift))(flat)                               # [N, B, S]
+            row, j_idx, target, shift))(flat)                               # [n, b, S]
         out = _measure(m.classify(m.render(rows.reshape(n * b, s))), measure)
-        return out.reshape(n, b, -1) - base[:, None]                       # [N, B, K]
+        return out.reshape(n, b, -1) - base[:, None]                       # [n, b, K]
     return jax.jit(fn, in_shardings=(data, data, repl, repl), out_shardings=data)
 
 
-def _attfind_effects_sharded(m, flat, smin, smax, shift, measure, chunk, coords, base,
-                             progress, effect_fn, mesh):
-    """:func:`attfind_effects` with the image axis sharded (``flat``: this process's rows)."""
-    n_local, s = flat.shape
-    if smin is None or smax is None:
-        smin, smax = style_min_max(flat, mesh)
-    if base is None:
-        base = base_outputs(m, flat, measure, mesh=mesh)[0]
-        base = base[process_rows(n_local * jax.process_count())]
-    base = np.asarray(base, np.float32)
-    if base.shape[0] != n_local:
-        raise ValueError(f"attfind: with mesh=, base must hold this process's {n_local} rows, "
-                         f"got {base.shape[0]}")
-    coords = np.arange(s) if coords is None else np.asarray(coords, np.int64)
-    fn = effect_fn if effect_fn is not None else make_sharded_effect_fn(m, smin, smax, shift,
-                                                                        measure, mesh)
-    n = n_local * jax.process_count()
-    b = max(1, chunk // n)                                   # edits per call: ~chunk renders
-    dd, jj = (a.ravel() for a in np.meshgrid(np.arange(2), np.arange(len(coords)), indexing="ij"))
-    flat_g, base_g = _global_rows(flat, mesh), _global_rows(base, mesh)
-    out = np.zeros((n, len(dd), base.shape[1]), np.float32)
-    for start in tqdm(range(0, len(dd), b), desc="AttFind effects (sharded)",
-                      disable=not (progress and jax.process_index() == 0), unit="chunk"):
-        sl = slice(start, min(start + b, len(dd)))
-        k = sl.stop - sl.start
-        pad = lambda a: np.concatenate([a, np.zeros(b - k, a.dtype)]) if k < b else a  # noqa: E731
-        res = fn(flat_g, base_g, pad(dd[sl]), pad(coords[jj[sl]]))
-        out[:, sl] = np.asarray(to_host(res))[:, :k]
-    return out.reshape(n, 2, len(coords), base.shape[1])
+def make_sharded_effect_fn(m: AttFindModel, smin, smax, shift: float, measure: str, mesh):
+    """Deprecated alias of :func:`make_effect_fn` (``mesh`` given)."""
+    warnings.warn("make_sharded_effect_fn is deprecated: use make_effect_fn(..., mesh=mesh)",
+                  DeprecationWarning, stacklevel=2)
+    return make_effect_fn(m, smin, smax, shift, measure, mesh)
+
+
+def effect_blocks(n: int, edits: int, chunk: int, mesh) -> tuple[int, int]:
+    """``(images, edits)`` per kernel call for ``n`` global images and ``edits`` (direction,
+    coordinate) pairs: about ``chunk`` renders per call (all images x ``chunk // n`` edits
+    when ``n <= chunk``, else blocks of at most ``chunk`` images x 1 edit), the image block a
+    multiple of the data axis (:func:`jaxgan.sharding.block_size`)."""
+    nb = block_size(n, chunk, mesh)
+    return nb, min(edits, max(1, chunk // nb))
 
 
 def attfind_effects(m: AttFindModel, flat_styles, *, smin=None, smax=None, shift: float = 2.0,
                     measure: str = "prob", chunk: int = 512, coords: Sequence[int] | None = None,
                     base=None, sharding=None, progress: bool = True, effect_fn=None, mesh=None):
-    """The effect tensor ``[N, 2, S', K]`` in flat chunks (module docstring).
+    """The effect tensor ``[N, 2, S', K]`` in blocks of images x edits (module docstring).
 
     Args:
       m: the bound generator/classifier.
-      flat_styles: ``[N, S]`` styles of the images.
-      smin, smax: per-coordinate dataset extremes (default: over ``flat_styles``).
+      flat_styles: ``[N, S]`` styles of the images (this process's rows).
+      smin, smax: per-coordinate dataset extremes (default: over every process's images).
       shift: ``s + shift * (extreme - s)``: 1 = the extreme itself; 2 (default) = the
         official notebook's ``shift_size``, twice as far.
       measure: 'prob' (the notebook's) or 'logit'.
-      chunk: rows rendered per call (the last chunk is padded, so one compilation).
+      chunk: images rendered per call, about (:func:`effect_blocks`; the last image and edit
+        blocks are padded, so one compilation).
       coords: only these coordinates (``S' = len(coords)``); default all.
-      base: precomputed ``measure`` of the unchanged images ``[N, K]``.
-      sharding: optional ``jax.sharding.Sharding`` for the chunk's index arrays
-        (e.g. the training batch sharding: rows spread over devices).
+      base: precomputed ``measure`` of the unchanged images ``[N, K]`` (this process's rows).
+      sharding: deprecated; a ``NamedSharding`` whose mesh is used as ``mesh``.
       progress: tqdm bar.
-      effect_fn: a prebuilt :func:`make_effect_fn` (reused across calls: no recompilation;
-        with ``mesh``: a :func:`make_sharded_effect_fn`).
-      mesh: optional mesh whose ``'data'`` axis shards the IMAGE axis, possibly across
-        processes (module docstring): ``flat_styles`` and ``base`` are this process's rows,
-        ``smin``/``smax`` (default: over every process's images) are global; each call
-        renders about ``chunk`` images (all images x ``chunk // N`` edits).
+      effect_fn: a prebuilt :func:`make_effect_fn` for the same mesh (reused across calls:
+        no recompilation).
+      mesh: the mesh whose ``'data'`` axis shards the image blocks, possibly across
+        processes (module docstring); default one device.
 
     Returns:
-      NumPy ``[N, 2, S', K]`` (with ``mesh``: every process's images, on every process).
+      NumPy ``[N, 2, S', K]`` (every process's images, on every process).
     """
-    flat = jnp.asarray(flat_styles, jnp.float32)
-    if flat.ndim != 2 or flat.shape[1] != m.layout.size:
-        raise ValueError(f"attfind: flat styles must be [N, {m.layout.size}], got {flat.shape}")
-    if not np.all(np.isfinite(np.asarray(flat))):
+    flat = np.asarray(flat_styles, np.float32)
+    if flat.ndim != 2 or flat.shape[1] != m.layout.size or not len(flat):
+        raise ValueError(f"attfind: flat styles must be [N >= 1, {m.layout.size}], got "
+                         f"{flat.shape}")
+    if not np.all(np.isfinite(flat)):
         raise ValueError("attfind: styles contain NaN/Inf")
-    if mesh is not None:
-        return _attfind_effects_sharded(m, np.asarray(flat), smin, smax, shift, measure, chunk,
-                                        coords, base, progress, effect_fn, mesh)
-    n, s = flat.shape
+    if sharding is not None:
+        warnings.warn("attfind_effects(sharding=) is deprecated: pass mesh=", DeprecationWarning,
+                      stacklevel=2)
+        if mesh is None:
+            mesh = getattr(sharding, "mesh", None)
+            if mesh is None:
+                raise ValueError("attfind: sharding= must be a NamedSharding; pass mesh=")
+    mesh, procs = _mesh_and_rows(mesh)
+    n_local, s = flat.shape
+    n = n_local * procs
     if smin is None or smax is None:
-        smin, smax = style_min_max(flat)
+        smin, smax = style_min_max(flat, mesh)
     if base is None:
-        base = base_outputs(m, flat, measure)[0]
-    base = jnp.asarray(base)
+        base = base_outputs(m, flat, measure, mesh=mesh)[0]
+        base = base[process_rows(n, *mesh_processes(mesh))]
+    base = np.asarray(base, np.float32)
+    if base.shape[0] != n_local:
+        raise ValueError(f"attfind: base must hold this process's {n_local} rows, got "
+                         f"{base.shape[0]}")
     coords = np.arange(s) if coords is None else np.asarray(coords, np.int64)
-    fn = effect_fn if effect_fn is not None else make_effect_fn(m, smin, smax, shift, measure)
-    nn, dd, jj = np.meshgrid(np.arange(n), np.arange(2), np.arange(len(coords)), indexing="ij")
-    nn, dd, jj = nn.ravel(), dd.ravel(), jj.ravel()
-    total = len(nn)
-    out = np.zeros((total, base.shape[1]), np.float32)
-    put = (lambda a: jax.device_put(a, sharding)) if sharding is not None else jnp.asarray
-    for start in tqdm(range(0, total, chunk), desc="AttFind effects", disable=not progress,
-                      unit="chunk"):
-        sl = slice(start, min(start + chunk, total))
-        k = sl.stop - sl.start
-        pad = lambda a: np.concatenate([a, np.zeros(chunk - k, a.dtype)]) if k < chunk else a  # noqa: E731
-        res = fn(flat, base, put(pad(nn[sl])), put(pad(dd[sl])), put(pad(coords[jj[sl]])))
-        out[sl] = np.asarray(res)[:k]
-    return out.reshape(n, 2, len(coords), base.shape[1])
+    fn = effect_fn if effect_fn is not None else make_effect_fn(m, smin, smax, shift, measure,
+                                                                mesh)
+    dd, jj = (a.ravel() for a in np.meshgrid(np.arange(2), np.arange(len(coords)), indexing="ij"))
+    edits, k_out = len(dd), base.shape[1]
+    nb, b = effect_blocks(n, edits, chunk, mesh)
+    calls = -(-n_local // (nb // procs)) * -(-edits // b)
+    parts = []
+    with tqdm(total=calls, desc="AttFind effects", unit="call",
+              disable=not (progress and jax.process_index() == 0)) as bar:
+        for block in row_blocks({"flat": flat, "base": base}, mesh, nb):
+            out = np.zeros((nb, edits, k_out), np.float32)
+            for start in range(0, edits, b):
+                sl = slice(start, min(start + b, edits))
+                k = sl.stop - sl.start
+                pad = lambda a: np.concatenate([a, np.zeros(b - k, a.dtype)]) if k < b else a  # noqa: E731
+                res = fn(block["flat"], block["base"], pad(dd[sl]), pad(coords[jj[sl]]))
+                out[:, sl] = np.asarray(to_host(res))[:, :k]
+                bar.update()
+            parts.append(out)
+    return join_blocks(parts, n_local, mesh).reshape(n, 2, len(coords), k_out)
 
 
 def make_loop_fn(m: AttFindModel, flat_styles, base, shift: float, measure: str):

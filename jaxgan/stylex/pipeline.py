@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets, model
-from jaxgan.sharding import process_rows
+from jaxgan.sharding import mesh_processes, process_rows, resolve_mesh
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex import sufficiency
 from jaxgan.stylex.explainer import Stylex
@@ -69,7 +69,7 @@ def attfind_model(sx: Stylex, layout) -> af.AttFindModel:
 
 def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "prob",
                 num_indices: int = 8, max_image_effect: float = 0.2, chunk: int = 512,
-                disc_threshold: float | None = None, progress: bool = True, sharding=None,
+                disc_threshold: float | None = None, progress: bool = True,
                 prefilter: int | None = None, mesh=None, layers=None):
     """AttFind over encoded images (module docstring of :mod:`jaxgan.stylex.attfind`).
 
@@ -85,10 +85,10 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
       layers: optional style vectors to search (:func:`~jaxgan.stylex.attfind.layer_coords`:
         ``('conv0', 'conv1')`` leaves out the ToRGB colour channels, as StyleSpace analyses
         often do); None (default): every coordinate.
-      mesh: optional mesh (``'data'`` axis, possibly spanning processes): every process
-        passes the same ``enc`` and renders only its own rows
+      mesh: the mesh (``'data'`` axis, possibly spanning processes; default one device):
+        every process passes the same ``enc`` and renders only its own rows
         (:func:`jaxgan.sharding.process_rows`) of the images; the image count must
-        divide over the mesh. Every process gets the same result.
+        divide over the processes. Every process gets the same result.
 
     Returns:
       dict with ``effects [N_stable, 2, S, K]``, ``stable [N]`` bool, ``labels [N_stable]``
@@ -99,9 +99,12 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
     layout = enc["layout"]
     m = attfind_model(sx, layout)
     flat = enc["styles"]
-    mine = flat if mesh is None else flat[process_rows(len(flat))]       # this process's rows
+    mesh = resolve_mesh(mesh)
+    index, procs = mesh_processes(mesh)
+    rows = process_rows(len(flat), index, procs)
+    mine = flat[rows]                                                    # this process's rows
     smin, smax = af.style_min_max(mine, mesh)
-    base, base_logits = af.base_outputs(m, jnp.asarray(mine), measure, mesh=mesh)
+    base, base_logits = af.base_outputs(m, mine, measure, mesh=mesh)
     stable = af.stable_mask(base_logits, enc["cond_logits"])
     if not stable.any():
         raise ValueError("attfind: no stable image (the regenerated class never matches the "
@@ -112,14 +115,14 @@ def run_attfind(sx: Stylex, enc: dict, *, shift: float = 2.0, measure: str = "pr
     if prefilter:
         coords, _ = af.linear_screen(m, fl, smin, smax, shift, measure, num=prefilter,
                                      among=coords)
-    if mesh is None:
-        eff = af.attfind_effects(m, fl, smin=smin, smax=smax, shift=shift, measure=measure,
-                                 chunk=chunk, base=bs, progress=progress, sharding=sharding,
-                                 coords=coords)
-    else:                                        # equal rows per process: filter afterwards
-        eff = af.attfind_effects(m, mine, smin=smin, smax=smax, shift=shift, measure=measure,
-                                 chunk=chunk, base=base[process_rows(len(flat))],
-                                 progress=progress, coords=coords, mesh=mesh)[stable]
+    # Each process renders its own rows. One process: only the stable images; several: equal
+    # rows per process, so every image is rendered and the unstable ones dropped afterwards.
+    pick = np.flatnonzero(stable) if procs == 1 else np.arange(len(flat))[rows]
+    eff = af.attfind_effects(m, flat[pick], smin=smin, smax=smax, shift=shift, measure=measure,
+                             chunk=chunk, base=base[pick], progress=progress, coords=coords,
+                             mesh=mesh)
+    if procs > 1:
+        eff = eff[stable]
     if coords is not None:                       # back to the full coordinate axis
         full = np.zeros((eff.shape[0], 2, layout.size, eff.shape[-1]), eff.dtype)
         full[:, :, coords] = eff
