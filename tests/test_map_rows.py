@@ -74,6 +74,45 @@ def test_map_rows_empty_and_errors():
         map_rows(_fn, (_data(3)[0], _data(4)[1]), w, batch=4)
 
 
+def _run(code: str) -> str:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags_with_devices(4))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_capabilities_on_4_fake_devices_match_one_device():
+    """Rendering (random noise keyed by image index) and precision/recall on a 4-device mesh
+    give the one-device results."""
+    out = _run("""
+        import jax, numpy as np
+        import jaxgan
+        from jaxgan.render import make_renderer, render_batches
+        from jaxgan.metrics.precision_recall import precision_recall
+        from jaxgan.sharding import make_data_mesh
+        assert jax.device_count() == 4
+        mesh = make_data_mesh()
+        G, g = jaxgan.init_generator(jaxgan.GeneratorConfig(
+            img_resolution=8, z_dim=8, w_dim=8, channel_base=64, channel_max=8,
+            mapping_layers=1), jax.random.key(0))
+        render = make_renderer(G, 'z', 0.7, noise_mode='random', seed=2)
+        z = np.random.default_rng(0).normal(size=(7, 8)).astype(np.float32)
+        one = list(render_batches(render, g, z, batch=3))
+        four = list(render_batches(render, g, z, batch=3, mesh=mesh))
+        assert [s for s, _ in four] == [0, 4], [s for s, _ in four]   # blocks of 4 rows
+        a, b = np.concatenate([x for _, x in one]), np.concatenate([x for _, x in four])
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+        r = np.random.default_rng(1)
+        f1, f2 = r.normal(size=(30, 4)), r.normal(size=(21, 4)) + 0.5
+        assert precision_recall(f1, f2, row_batch_size=8) == \
+            precision_recall(f1, f2, row_batch_size=8, mesh=mesh)
+        print('CAPS_OK')
+        """)
+    assert "CAPS_OK" in out
+
+
 def test_map_rows_on_4_fake_devices():
     code = textwrap.dedent("""
         import jax, jax.numpy as jnp, numpy as np
@@ -100,9 +139,4 @@ def test_map_rows_on_4_fake_devices():
             seen.clear()
         print('MAP_ROWS_OK')
         """)
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags_with_devices(4))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "MAP_ROWS_OK" in proc.stdout
+    assert "MAP_ROWS_OK" in _run(code)
