@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from jaxgan import model
-from jaxgan.sharding import pad_rows
+from jaxgan.sharding import map_row_blocks
 
 
 def make_renderer(G, kind: str, psi: float = 1.0, cutoff=None, noise_mode: str = "const",
@@ -46,23 +46,22 @@ def make_renderer(G, kind: str, psi: float = 1.0, cutoff=None, noise_mode: str =
     return jax.jit(render)
 
 
-def render_batches(render, variables, x, c=None, batch: int = 16) -> Iterator[tuple[int, np.ndarray]]:
-    """Run ``render`` over every row of ``x`` in batches of ``min(batch, N)`` rows.
+def render_batches(render, variables, x, c=None, batch: int = 16,
+                   mesh=None) -> Iterator[tuple[int, np.ndarray]]:
+    """Run ``render`` over every row of ``x`` in batches of ``min(batch, N)`` rows on ``mesh``
+    (:func:`jaxgan.sharding.map_row_blocks`).
 
     Args:
       render: :func:`make_renderer` output.
       variables: the generator's variables.
       x: ``[N, z_dim]`` or ``[N, num_ws, w_dim]``; c: ``[N, c_dim]`` or None.
       batch: rows per call (the last batch is padded, so one program serves all).
+      mesh: a data mesh (batches split over its devices); None: one device.
 
     Yields:
       ``(start, images [m, R, R, C] float32)`` for rows ``start .. start + m``.
     """
-    n = len(x)
-    bs = min(batch, n)
-    for start in range(0, n, bs):
-        m = min(bs, n - start)
-        idx = np.arange(start, start + bs, dtype=np.uint32)
-        img = render(variables, pad_rows(x[start:start + m], bs),
-                     pad_rows(None if c is None else c[start:start + m], bs), idx)
-        yield start, np.asarray(img)[:m]
+    idx = np.arange(len(x), dtype=np.uint32)                # image i's noise: fold_in(seed, i)
+    fn = lambda rows, v: render(v, *rows)  # noqa: E731
+    for start, img in map_row_blocks(fn, (x, c, idx), variables, batch=batch, mesh=mesh):
+        yield start, np.asarray(img)

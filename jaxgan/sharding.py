@@ -18,7 +18,9 @@ is one code path for one device, several devices and several processes. Large in
 through in blocks: :func:`block_size` picks a block (a multiple of the data axis, at most
 about the memory budget), :func:`row_blocks` cuts this process's rows into global blocks
 (the last padded with :func:`pad_rows`), and :func:`join_blocks` puts the gathered block
-results back in global row order without the padding.
+results back in global row order without the padding. :func:`map_rows` is the whole pattern
+for a row-wise jitted function (render, feature extraction, classification, ...): blocks of at
+most ``batch`` rows on the mesh, the last padded and cropped, the results joined.
 
 Mesh axis types: in jax 0.10 ``jax.make_mesh`` defaults to ``AxisType.Explicit`` axes
 (sharding becomes part of the array type); every mesh here is built with ``AxisType.Auto``.
@@ -37,7 +39,7 @@ from jax.sharding import PartitionSpec as P
 
 __all__ = ["BATCH_SPEC", "DATA", "DATA_AXIS", "FSDP", "MIN_SHARD_SIZE", "RULES", "batch_sharding",
            "block_size", "global_rows", "join_blocks", "make_data_mesh", "make_mesh",
-           "mesh_processes", "one_device_mesh", "pad_rows", "process_rows", "replicate",
+           "map_row_blocks", "map_rows", "mesh_processes", "one_device_mesh", "pad_rows", "process_rows", "replicate",
            "replicated", "resolve_mesh", "row_blocks", "spec_for", "to_global_batch", "to_host",
            "tree_shardings"]
 
@@ -306,3 +308,69 @@ def join_blocks(parts: Sequence[Any], n_local: int, mesh: Mesh) -> np.ndarray:
     per = [np.asarray(p).reshape(count, -1, *np.shape(p)[1:]) for p in parts]
     rows = np.concatenate(per, axis=1)[:, :n_local]
     return rows.reshape(count * n_local, *rows.shape[2:])
+
+
+# ----------------------------------------------------------------------------- row-wise maps
+
+def map_row_blocks(fn, rows: Any, *args, batch: int, mesh: Mesh | None = None,
+                   shrink: bool = True, axis: str = DATA_AXIS):
+    """:func:`map_rows` one block at a time: yields ``(start, out)``, ``out`` the host outputs
+    (a pytree of ``[m, ...]``) of this process's rows ``start .. start + m`` (padding dropped).
+
+    Every process must consume every block (each one gathers across processes)."""
+    mesh = resolve_mesh(mesh)
+    index, count = mesh_processes(mesh)
+    leaves = jax.tree.leaves(rows)
+    if not leaves:
+        raise ValueError("map_rows: no row arrays")
+    n = int(np.shape(leaves[0])[0])
+    if any(int(np.shape(x)[0]) != n for x in leaves):
+        raise ValueError(f"map_rows: row arrays of different lengths "
+                         f"{[np.shape(x)[0] for x in leaves]}")
+    unit = int(np.lcm(mesh.shape[axis], count))        # blocks divide over devices and processes
+    block = -(-max(1, batch) // unit) * unit
+    if shrink and n:
+        block = min(block, -(-(n * count) // unit) * unit)
+    per = block // count
+    repl = NamedSharding(mesh, PartitionSpec())
+    args = jax.tree.map(lambda x: jax.device_put(x, repl)                # arrays only: Python
+                        if isinstance(x, (np.ndarray, jax.Array)) else x, args)  # scalars stay weak
+    if n == 0:
+        shapes = jax.eval_shape(fn, jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((block, *np.shape(x)[1:]), np.asarray(x).dtype), rows),
+            *args)
+        yield 0, jax.tree.map(lambda s: np.zeros((0, *s.shape[1:]), s.dtype), shapes)
+        return
+    for b, blk in enumerate(row_blocks(rows, mesh, block, axis)):
+        out = to_host(fn(blk, *args))
+        m = min(per, n - b * per)
+        yield b * per, jax.tree.map(
+            lambda o, m=m: np.asarray(o).reshape(count, per, *np.shape(o)[1:])[index, :m], out)
+
+
+def map_rows(fn, rows: Any, *args, batch: int, mesh: Mesh | None = None, shrink: bool = True,
+             axis: str = DATA_AXIS) -> Any:
+    """Run a row-wise function over blocks of rows on a data mesh; the results joined.
+
+    Args:
+      fn: ``fn(rows_block, *args) -> pytree of [block, ...]`` where row ``i`` of every output
+        depends only on row ``i`` of ``rows_block`` (a jitted function: it runs once per block
+        on global arrays sharded over ``axis``, so one compiled program serves every block).
+      rows: this process's rows, a pytree of ``[n, ...]`` arrays (equal ``n`` on every
+        process; process 0's rows first globally, :func:`process_rows`).
+      *args: other arguments (parameters, keys), replicated over the mesh.
+      batch: rows per block, at most (rounded up to a multiple of the axis and the process
+        count); the last block is padded with :func:`pad_rows` and cropped.
+      mesh: a mesh with an ``axis`` axis; None: :func:`one_device_mesh`.
+      shrink: fewer rows than ``batch`` run as one block of ``n`` (rounded up) instead of a
+        full padded block; False keeps one block shape whatever ``n`` (one compile for
+        calls of any length).
+
+    Returns:
+      The outputs for this process's rows, a pytree of host ``[n, ...]`` arrays.
+    """
+    parts = [out for _, out in map_row_blocks(fn, rows, *args, batch=batch, mesh=mesh,
+                                              shrink=shrink, axis=axis)]
+    if len(parts) == 1:
+        return parts[0]
+    return jax.tree.map(lambda *p: np.concatenate(p), *parts)

@@ -22,6 +22,7 @@ from jaxgan.dissect.features import feature_shape, sample_ws, synthesize_feature
 from jaxgan.dissect.intervene import ablate
 from jaxgan.model import discriminate
 from jaxgan.metrics.features import classifier_penultimate
+from jaxgan.sharding import map_rows
 from jaxgan.metrics import frechet_distance as fd
 from tqdm.auto import tqdm
 
@@ -133,7 +134,7 @@ def artifact_study(G, variables, layer: str, *, realism_fn: Callable | None = No
                    bad_labels=None, features_fn: Callable, real_images, num_samples: int = 500,
                    batch_size: int = 50, num_ablate=4, key=None, truncation_psi: float = 1.0,
                    ranking: str = "correlation", rank_samples: int = 200,
-                   progress: bool = False) -> dict:
+                   progress: bool = False, mesh=None) -> dict:
     """Rank artifact units and report sample quality before/after ablating the top ones.
 
     Units are ranked on latents ``0..num_samples-1`` (``z_i = normal(fold_in(key, i))``);
@@ -153,6 +154,9 @@ def artifact_study(G, variables, layer: str, *, realism_fn: Callable | None = No
         or 'causal' (each unit's average causal effect on realism when ablated alone, on the
         first ``rank_samples`` ranking latents; needs ``realism_fn``).
       progress: tqdm bar for the causal ranking.
+      mesh: data mesh for the real images' features (row-wise, :func:`jaxgan.sharding.map_rows`;
+        default one device). The generated samples run on the default device (the
+        discriminator's minibatch-stddev groups make realism depend on the batch).
 
     Returns:
       dict: ``order``, ``score`` (correlation or causal effect per unit), ``ranking``,
@@ -198,8 +202,7 @@ def artifact_study(G, variables, layer: str, *, realism_fn: Callable | None = No
         score = causal_artifact_effects(stats, realism_fn, u, min(rank_samples, num_samples),
                                         batch_size, progress)
         order = np.argsort(-score, kind="stable")
-    f_real = np.concatenate([np.asarray(features_fn(real_images[s:s + batch_size]))
-                             for s in range(0, len(real_images), batch_size)])
+    f_real = map_rows(features_fn, np.asarray(real_images), batch=batch_size, mesh=mesh)
     _, f_before, r_before = run(none, num_samples)
     fd_by_k, real_by_k = {}, {}
     for k in ks:

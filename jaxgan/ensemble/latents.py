@@ -17,7 +17,7 @@ from jaxgan.invert import indomain
 from jaxgan.invert.encoder import encode_ws
 from jaxgan.invert.projector import project
 from jaxgan.progress import progress as progress_reporter
-from jaxgan.sharding import pad_rows
+from jaxgan.sharding import map_rows, pad_rows
 
 
 # ----------------------------------------------------------------------------- hashing / cache
@@ -83,18 +83,14 @@ def invert_cached(G, g, images_u8, inverter, cache_dir, g_digest: str, e_digest=
     return ws, False
 
 
-def blocked(fn, src, indices, block: int, *args):
+def blocked(fn, src, indices, block: int, *args, mesh=None):
     """``fn(src_block, indices_block, *args)`` over fixed-size blocks (the last one padded),
-    so that every split reuses one compiled program; outputs (a tuple) concatenated."""
-    src, indices = np.asarray(src), np.asarray(indices)
-    n = len(src)
-    outs = []
-    for s in range(0, n, block):
-        m = min(block, n - s)
-        o = fn(jnp.asarray(pad_rows(src[s:s + m], block)),
-               jnp.asarray(pad_rows(indices[s:s + m], block)), *args)
-        outs.append(tuple(np.asarray(x)[:m] for x in o))
-    return tuple(np.concatenate(parts) for parts in zip(*outs))
+    so that every split reuses one compiled program; outputs (a tuple) concatenated. The
+    blocks run on ``mesh`` (:func:`jaxgan.sharding.map_rows`; default one device)."""
+    out = map_rows(lambda rows, *a: tuple(fn(rows[0], rows[1], *a)),
+                   (np.asarray(src), np.asarray(indices)), *args, batch=block, mesh=mesh,
+                   shrink=False)
+    return tuple(out)
 
 
 def invert_batch(G, g, x, inverter, key, start: int):

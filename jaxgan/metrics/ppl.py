@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from jaxgan import model
 from jaxgan.nets.lpips import lpips_distance, min_resolution
+from jaxgan.sharding import map_row_blocks
 
 
 def _noise_layers(resolution: int):
@@ -109,8 +110,9 @@ def ppl_from_distances(dist) -> float:
 
 def compute_ppl(G, variables, lp, key, num_samples: int = 50000, batch_size: int = 32, *,
                 epsilon: float = 1e-4, sampling: str = "end", crop: bool = False,
-                lpips_resolution: int | None = None, progress: bool = True) -> dict:
-    """PPL over ``num_samples`` (official ``ppl2_wend``: 50000, eps 1e-4, W, end points).
+                lpips_resolution: int | None = None, progress: bool = True, mesh=None) -> dict:
+    """PPL over ``num_samples`` (official ``ppl2_wend``: 50000, eps 1e-4, W, end points), in
+    blocks of ``batch_size`` samples split over ``mesh``'s devices (default one).
 
     Returns:
       ``{'ppl': float, 'distances': [num_samples] array}``.
@@ -121,10 +123,11 @@ def compute_ppl(G, variables, lp, key, num_samples: int = 50000, batch_size: int
         G, v, lp_, k, idx, epsilon=epsilon, sampling=sampling, crop=crop,
         lpips_resolution=lpips_resolution))
     out = []
+    fn_rows = lambda idx, v, lp_, k: fn(v, lp_, k, idx)  # noqa: E731
     with tqdm(total=num_samples, desc="ppl", unit="img", disable=not progress) as bar:
-        for s in range(0, num_samples, batch_size):
-            idx = np.arange(s, s + batch_size)                   # fixed shape: one compile
-            out.append(np.asarray(fn(variables, lp, key, idx)))
-            bar.update(min(batch_size, num_samples - s))
-    dist = np.concatenate(out)[:num_samples]
+        for _, d in map_row_blocks(fn_rows, np.arange(num_samples), variables, lp, key,
+                                   batch=batch_size, mesh=mesh, shrink=False):  # one compile
+            out.append(d)
+            bar.update(len(d))
+    dist = np.concatenate(out)
     return {"ppl": ppl_from_distances(dist), "distances": dist}

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.sharding import map_rows
+
 
 @jax.jit
 def _dist(rows, cols):
@@ -30,28 +32,17 @@ def _inside(rows, cols, radii):
     return jnp.any(_dist(rows, cols) <= radii[None, :], axis=1)
 
 
-def _batched(fn, rows, batch, *args):
-    out = []
-    for s in range(0, len(rows), batch):
-        x = rows[s:s + batch]
-        k = len(x)
-        if k < batch:                                          # pad: compile once
-            x = np.concatenate([x, np.zeros((batch - k, x.shape[1]), x.dtype)])
-        out.append(np.asarray(fn(x, *args))[:k])
-    return np.concatenate(out)
-
-
-def manifold_radii(features, k: int = 3, row_batch_size: int = 1000) -> np.ndarray:
-    """k-NN radius of every point of ``features [N, D]`` within the set (self excluded)."""
+def manifold_radii(features, k: int = 3, row_batch_size: int = 1000, mesh=None) -> np.ndarray:
+    """k-NN radius of every point of ``features [N, D]`` within the set (self excluded); rows
+    in blocks of ``row_batch_size`` on ``mesh`` (default one device)."""
     f = np.asarray(features, np.float32)
     if len(f) <= k:
         raise ValueError(f"precision/recall: need more than k={k} features, got {len(f)}")
-    b = min(row_batch_size, len(f))
-    return _batched(lambda x: _kth(jnp.asarray(x), jnp.asarray(f), k), f, b)
+    return map_rows(lambda x, cols: _kth(x, cols, k), f, f, batch=row_batch_size, mesh=mesh)
 
 
 def precision_recall(real_features, gen_features, k: int = 3,
-                     row_batch_size: int = 1000) -> tuple[float, float]:
+                     row_batch_size: int = 1000, mesh=None) -> tuple[float, float]:
     """Improved precision and recall.
 
     Args:
@@ -59,6 +50,7 @@ def precision_recall(real_features, gen_features, k: int = 3,
       gen_features: ``[N_gen, D]``.
       k: neighbourhood size (official: 3).
       row_batch_size: rows per distance block.
+      mesh: a data mesh the row blocks are split over; None: one device.
 
     Returns:
       ``(precision, recall)`` in [0, 1].
@@ -74,9 +66,7 @@ def precision_recall(real_features, gen_features, k: int = 3,
         raise ValueError("precision_recall: features contain NaN/Inf")
     res = []
     for manifold, probes in ((r, g), (g, r)):
-        radii = manifold_radii(manifold, k, row_batch_size)
-        b = min(row_batch_size, len(probes))
-        inside = _batched(lambda x: _inside(jnp.asarray(x), jnp.asarray(manifold),
-                                            jnp.asarray(radii)), probes, b)
+        radii = manifold_radii(manifold, k, row_batch_size, mesh)
+        inside = map_rows(_inside, probes, manifold, radii, batch=row_batch_size, mesh=mesh)
         res.append(float(np.mean(inside)))
     return res[0], res[1]

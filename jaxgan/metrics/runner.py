@@ -29,6 +29,7 @@ from jaxgan.metrics.precision_recall import precision_recall
 from jaxgan.metrics.stats import FeatureStats, cached_stats
 from jaxgan.data import load_digits_dataset, render_shapes, to_float
 from jaxgan.metrics.ppl import compute_ppl
+from jaxgan.sharding import map_rows, replicate, resolve_mesh
 from jaxgan.nets.lpips import load_lpips
 from jaxgan.data.folder import iter_image_folder
 from jaxgan.data.builders import open_public, read_arrays
@@ -86,27 +87,23 @@ def dataset_batches(data_cfg, num_images: int, batch_size: int, seed: int = 0) -
         raise ValueError(f"unknown data source {src!r}: expected shapes, digits, folder or tfds")
 
 
-def _padded(fn, x: np.ndarray, batch_size: int) -> np.ndarray:
-    k = len(x)
-    if k < batch_size:
-        x = np.concatenate([x, np.zeros((batch_size - k, *x.shape[1:]), x.dtype)])
-    return np.asarray(fn(x))[:k]
-
-
 def dataset_stats(net: FeatureNet, data_cfg, num_images: int, batch_size: int = 64, *,
                   capture_all: bool = False, seed: int = 0, cache_dir=None,
-                  progress: bool = True) -> FeatureStats:
-    """Feature statistics of the dataset (cached in ``cache_dir`` when given)."""
+                  progress: bool = True, mesh=None) -> FeatureStats:
+    """Feature statistics of the dataset (cached in ``cache_dir`` when given); every batch of
+    ``batch_size`` images (the last padded) split over ``mesh``'s devices (default one)."""
     desc = {k: _get(data_cfg, k) for k in ("source", "resolution", "task", "path", "split",
                                           "tfds_name")}
 
     def compute():
-        fn = jax.jit(net.fn)
+        fn, m = jax.jit(net.fn), resolve_mesh(mesh)
+        params = replicate(net.params, m)
         st = FeatureStats(capture_all=capture_all, max_items=num_images)
         with tqdm(total=num_images, desc=f"{net.name} features (data)", unit="img",
                   disable=not progress) as bar:
             for x in dataset_batches(data_cfg, num_images, batch_size, seed):
-                st.append(_padded(lambda b: fn(net.params, b), x, batch_size))
+                st.append(map_rows(lambda b, p: fn(p, b), x, params, batch=batch_size, mesh=m,
+                                   shrink=False))
                 bar.update(len(x))
         if st.n < 2:
             raise ValueError(f"dataset {desc} gave {st.n} images; need at least 2")
@@ -168,7 +165,8 @@ def parse_metrics(names) -> list[str]:
 def compute_metrics(G, variables, metrics, *, data_cfg=None, feature_net: FeatureNet | None = None,
                     lpips=None, key=None, num_gen: int = 10000, num_real: int = 10000,
                     num_ppl: int = 10000, batch_size: int = 64, seed: int = 0,
-                    truncation_psi: float = 1.0, cache_dir=None, progress: bool = True) -> dict:
+                    truncation_psi: float = 1.0, cache_dir=None, progress: bool = True,
+                    mesh=None) -> dict:
     """Compute ``metrics`` for a generator.
 
     Args:
@@ -184,6 +182,8 @@ def compute_metrics(G, variables, metrics, *, data_cfg=None, feature_net: Featur
       truncation_psi: for generation.
       cache_dir: dataset statistics cache.
       progress: tqdm bars.
+      mesh: a data mesh for the row-wise passes (dataset features, precision/recall, PPL);
+        None: one device. Generated features run on the default device.
 
     Returns:
       ``{name: float}`` plus ``'_seconds'`` per metric group.
@@ -203,7 +203,7 @@ def compute_metrics(G, variables, metrics, *, data_cfg=None, feature_net: Featur
         need_all = any(m in (want["kd"], want["pr"]) for m in dist)
         t0 = time.time()
         real = dataset_stats(feature_net, data_cfg, num_real, batch_size, capture_all=need_all,
-                             seed=seed, cache_dir=cache_dir, progress=progress)
+                             seed=seed, cache_dir=cache_dir, progress=progress, mesh=mesh)
         fake = generator_stats(G, variables, feature_net, jax.random.fold_in(key, 1), num_gen,
                                batch_size, capture_all=need_all, truncation_psi=truncation_psi,
                                progress=progress)
@@ -212,7 +212,7 @@ def compute_metrics(G, variables, metrics, *, data_cfg=None, feature_net: Featur
         if want["kd"] in dist:
             res[want["kd"]] = kernel_distance(fake.features(), real.features(), jax.random.fold_in(key, 2))
         if want["pr"] in dist:
-            p, r = precision_recall(real.features(), fake.features())
+            p, r = precision_recall(real.features(), fake.features(), mesh=mesh)
             res[f"{want['pr']}_precision"], res[f"{want['pr']}_recall"] = p, r
         res["_seconds_features"] = round(time.time() - t0, 2)
     for m in metrics:
@@ -220,7 +220,8 @@ def compute_metrics(G, variables, metrics, *, data_cfg=None, feature_net: Featur
             lpips = load_lpips("vgg16") if lpips is None else lpips
             t0 = time.time()
             out = compute_ppl(G, variables, lpips, jax.random.fold_in(key, 3), num_ppl,
-                              min(batch_size, num_ppl), progress=progress, **PPL_METRICS[m])
+                              min(batch_size, num_ppl), progress=progress, mesh=mesh,
+                              **PPL_METRICS[m])
             res[m] = out["ppl"]
             res[f"_seconds_{m}"] = round(time.time() - t0, 2)
     return res

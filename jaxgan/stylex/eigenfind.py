@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxgan import model
 from jaxgan.stylex import attfind as af
+from jaxgan.sharding import map_rows
 
 
 def style_weights(g_params, w_dim: int):
@@ -40,7 +41,7 @@ def sefa_directions(g_params, w_dim: int, num: int | None = None):
 
 
 def eigen_effects(G, g_vars, classify, ws, cond_logits, directions, degree: float,
-                  measure: str = "logit", chunk: int = 256):
+                  measure: str = "logit", chunk: int = 256, mesh=None):
     """Effect tensor ``[N, 2, D, K]``: class change when ``ws`` (all layers) moves by
     ``-degree`` (index 0) or ``+degree`` (index 1) along each direction.
 
@@ -48,6 +49,7 @@ def eigen_effects(G, g_vars, classify, ws, cond_logits, directions, degree: floa
       G, g_vars: the conditioned generator; classify: ``images -> logits``.
       ws: ``[N, num_ws, w_dim]``; cond_logits: ``[N, K]`` (the conditioning, kept fixed).
       directions: ``[D, w_dim]``.
+      chunk, mesh: renders per block and the data mesh the blocks run on (default one device).
     """
     ws = jnp.asarray(ws)
     cond = jnp.asarray(cond_logits)
@@ -58,8 +60,8 @@ def eigen_effects(G, g_vars, classify, ws, cond_logits, directions, degree: floa
         return jax.nn.softmax(lg, -1) if measure == "prob" else lg
 
     base_fn = jax.jit(out)
-    base = np.concatenate([np.asarray(base_fn(ws[i:i + chunk], cond[i:i + chunk]))
-                           for i in range(0, len(ws), chunk)])
+    base = map_rows(lambda r: base_fn(*r), (np.asarray(ws), np.asarray(cond)), batch=chunk,
+                    mesh=mesh)
 
     @jax.jit
     def moved(n_idx, s_idx, d_idx):
@@ -69,13 +71,7 @@ def eigen_effects(G, g_vars, classify, ws, cond_logits, directions, degree: floa
     n, d = ws.shape[0], dirs.shape[0]
     nn, ss, dd = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(2), np.arange(d),
                                                  indexing="ij"))
-    res = np.zeros((len(nn), base.shape[1]), np.float32)
-    for s0 in range(0, len(nn), chunk):
-        sl = slice(s0, min(s0 + chunk, len(nn)))
-        k = sl.stop - sl.start
-        pad = lambda a: np.concatenate([a, np.zeros(chunk - k, a.dtype)])  # noqa: E731
-        r = moved(pad(nn[sl]), pad(ss[sl]), pad(dd[sl])) if k < chunk else moved(nn[sl], ss[sl], dd[sl])
-        res[sl] = np.asarray(r)[:k]
+    res = map_rows(lambda r: moved(*r), (nn, ss, dd), batch=chunk, mesh=mesh, shrink=False)
     return res.reshape(n, 2, d, base.shape[1]), base
 
 

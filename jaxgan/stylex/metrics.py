@@ -3,7 +3,8 @@ independent estimators (segmenter / shape classifier on the built-in data), and 
 FID-style proxy of how far changed images drift from real ones.
 
 All functions take a ``render(flat_styles [B, S]) -> images`` and estimators
-``images -> [B]`` (pure, jittable) and work in batches on the host loop.
+``images -> [B]`` (pure, jittable) and run in blocks of rows on a data mesh (``mesh=``,
+default one device; :func:`jaxgan.sharding.map_rows`).
 """
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ from jaxgan.classify import load_model
 from jaxgan.metrics.features import classifier_penultimate
 from jaxgan.nets.classifier import classifier_probs
 from jaxgan.nets.segmenter import segmenter_logits
+from jaxgan.sharding import map_rows
 
 
-def batched(fn, x, batch: int = 250):
-    """``fn`` over ``x`` in batches of ``batch`` rows, concatenated as NumPy."""
-    return np.concatenate([np.asarray(fn(jnp.asarray(x[i:i + batch])))
-                           for i in range(0, len(x), batch)])
+def batched(fn, x, batch: int = 250, mesh=None):
+    """``fn`` (row-wise, jitted) over ``x`` in blocks of ``batch`` rows on ``mesh`` (the last
+    padded; default one device; :func:`jaxgan.sharding.map_rows`), concatenated as NumPy."""
+    return map_rows(fn, np.asarray(x), batch=batch, mesh=mesh)
 
 
 def flip_rate(render: Callable, classify: Callable, flat_styles, labels, ranking: Mapping,
-              smin, smax, shift: float, k: int = 4, batch: int = 250) -> dict:
+              smin, smax, shift: float, k: int = 4, batch: int = 250, mesh=None) -> dict:
     """Sufficiency: the fraction of images whose predicted class flips when the top-``k``
     attributes *toward another class* are changed together.
 
@@ -58,7 +60,7 @@ def flip_rate(render: Callable, classify: Callable, flat_styles, labels, ranking
                 continue
             changed = np.asarray(apply_attributes(flat_styles[idx], ranking[t][:k], smin, smax,
                                                   shift))
-            pred = batched(fn, changed, batch)
+            pred = batched(fn, changed, batch, mesh)
             flipped[idx] |= pred != y
     per_class = {int(c): float(flipped[labels == c].mean()) for c in np.unique(labels)}
     return {"flip_rate": float(flipped.mean()), "per_class": per_class, "n": int(len(labels)),
@@ -67,7 +69,7 @@ def flip_rate(render: Callable, classify: Callable, flat_styles, labels, ranking
 
 def attribute_factor_changes(render: Callable, estimators: Mapping[str, Callable], flat_styles,
                              attrs, smin, smax, shift: float, thresholds: Mapping[str, float],
-                             batch: int = 250) -> list[dict]:
+                             batch: int = 250, mesh=None) -> list[dict]:
     """What each attribute changes, measured by independent factor estimators.
 
     For every attribute (direction, coordinate) alone: render the images before/after, apply
@@ -83,11 +85,10 @@ def attribute_factor_changes(render: Callable, estimators: Mapping[str, Callable
     @jax.jit
     def factors(s):                     # one render per batch, every estimator on it
         img = render(s)
-        return jnp.stack([estimators[k](img) for k in names])             # [F, B]
+        return jnp.stack([estimators[k](img) for k in names], -1)         # [B, F]
 
     def run(flat):
-        return np.concatenate([np.asarray(factors(jnp.asarray(flat[i:i + batch])))
-                               for i in range(0, len(flat), batch)], axis=1)
+        return batched(factors, flat, batch, mesh).T                      # [F, N]
 
     before = run(flat_styles)                                              # [F, N]
     out = []
@@ -109,12 +110,13 @@ def feature_stats(features):
     return f.mean(0), np.cov(f, rowvar=False)
 
 
-def frechet_proxy(feature_fn: Callable, real_images, changed_images, batch: int = 250) -> float:
+def frechet_proxy(feature_fn: Callable, real_images, changed_images, batch: int = 250,
+                  mesh=None) -> float:
     """FID-style proxy: Fréchet distance between ``feature_fn`` statistics of real images and
     of changed images (e.g. the shape classifier's penultimate features)."""
     fn = jax.jit(feature_fn)
-    a = feature_stats(batched(fn, real_images, batch))
-    b = feature_stats(batched(fn, changed_images, batch))
+    a = feature_stats(batched(fn, real_images, batch, mesh))
+    b = feature_stats(batched(fn, changed_images, batch, mesh))
     return float(frechet_distance(a[0], a[1], b[0], b[1]))
 
 

@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets, model
-from jaxgan.sharding import mesh_processes, process_rows, resolve_mesh
+from jaxgan.sharding import map_rows, mesh_processes, process_rows, resolve_mesh
 from jaxgan.stylex import attfind as af
 from jaxgan.stylex import sufficiency
 from jaxgan.stylex.explainer import Stylex
@@ -37,13 +36,14 @@ def task_images(task: str, n: int, resolution: int, seed: int = 0, start: int = 
     return img, d.pop("label"), d
 
 
-def encode_dataset(sx: Stylex, images, batch: int = 250):
+def encode_dataset(sx: Stylex, images, batch: int = 250, mesh=None):
     """Encode real images into StylEx latents (a vanilla generator, ``style_cond_dim = 0``,
     takes the encoder's ws unconditioned: the StyleSpace baseline).
 
     Returns:
       dict ``ws [N, num_ws, w_dim]``, ``cond_logits [N, K]`` (C(x)), ``styles [N, S]`` (flat,
-      conditioned), ``layout`` (:class:`~jaxgan.stylex.attfind.StyleLayout`).
+      conditioned), ``layout`` (:class:`~jaxgan.stylex.attfind.StyleLayout`); in blocks of
+      ``batch`` images on ``mesh`` (default one device).
     """
     w_avg = sx.g["buffers"]["mapping"]["w_avg"]
 
@@ -55,11 +55,9 @@ def encode_dataset(sx: Stylex, images, batch: int = 250):
         st = model.styles(sx.G, sx.g, cond)
         return ws, logits, st
 
-    outs = [enc(jnp.asarray(images[i:i + batch])) for i in range(0, len(images), batch)]
-    layout = af.style_layout(outs[0][2])
-    ws = np.concatenate([np.asarray(o[0]) for o in outs])
-    logits = np.concatenate([np.asarray(o[1]) for o in outs])
-    flat = np.concatenate([np.asarray(af.flatten_styles(o[2], layout)) for o in outs])
+    ws, logits, st = map_rows(enc, np.asarray(images), batch=batch, mesh=mesh)
+    layout = af.style_layout(st)
+    flat = np.asarray(af.flatten_styles(st, layout))
     return {"ws": ws, "cond_logits": logits, "styles": flat, "layout": layout}
 
 

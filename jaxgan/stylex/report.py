@@ -15,6 +15,7 @@ from jaxgan.stylex.attfind import apply_attributes
 from jaxgan.viz.grid import save_image
 from jaxgan.stylex import metrics
 from jaxgan.viz import manifest as mf
+from jaxgan.sharding import map_rows
 import jax
 
 
@@ -104,8 +105,7 @@ def write_report(out_dir, m, flat, labels, result: dict, *, class_names=(), k: i
                 smax, shift, thresholds)
         if feature_fn is not None and real_images is not None and len(others) > 1:
             def render_all(fl):
-                return np.concatenate([np.asarray(m.render(jnp.asarray(fl[i:i + 250])))
-                                       for i in range(0, len(fl), 250)])
+                return map_rows(m.render, np.asarray(fl), batch=250)
             changed = np.asarray(apply_attributes(flat[others], attrs[:k], smin, smax, shift))
             entry["frechet_proxy"] = {
                 "reconstructed": metrics.frechet_proxy(feature_fn, real_images,

@@ -14,7 +14,8 @@ StyleGAN2's StyleSpace (Wu et al.'s StyleSpace method) and than random style coo
 * :func:`curve` — per ``k`` the overall and per-class rates with their intervals.
 
 Everything renders through an :class:`~jaxgan.stylex.attfind.AttFindModel`'s ``render`` and
-``classify`` (pure, jitted once per call) and loops over batches on the host.
+``classify`` (pure, jitted once per call) in blocks of rows on a data mesh (``mesh=``, default
+one device; :func:`jaxgan.sharding.map_rows`).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _predict_fn(render: Callable, classify: Callable):
 
 def flipped_by_k(render: Callable, classify: Callable, flat_styles, labels,
                  ranking: Mapping, smin, smax, shift: float, ks: Sequence[int] = KS,
-                 batch: int = 250) -> np.ndarray:
+                 batch: int = 250, mesh=None) -> np.ndarray:
     """Which images flip under their top-``k`` attributes, for every ``k``.
 
     An image of class ``y`` gets ``ranking[t][:k]`` of each other class ``t`` (two classes:
@@ -52,6 +53,7 @@ def flipped_by_k(render: Callable, classify: Callable, flat_styles, labels,
         ``max(ks)`` long per class for a full curve; shorter lists use what they have).
       smin, smax, shift: as AttFind.
       ks: the ``k`` values.
+      batch, mesh: rows per block and the data mesh the blocks run on (default one device).
 
     Returns:
       ``[len(ks), N]`` bool.
@@ -66,7 +68,7 @@ def flipped_by_k(render: Callable, classify: Callable, flat_styles, labels,
                 continue
             for i, k in enumerate(ks):
                 changed = apply_attributes(flat_styles[idx], ranking[t][:k], smin, smax, shift)
-                out[i, idx] |= batched(fn, np.asarray(changed), batch) != y
+                out[i, idx] |= batched(fn, np.asarray(changed), batch, mesh) != y
     return out
 
 
@@ -110,7 +112,7 @@ def apply_per_image(flat_styles, directions, coordinates, smin, smax, shift: flo
 
 def flipped_by_k_random(render: Callable, classify: Callable, flat_styles, labels, key,
                         smin, smax, shift: float, ks: Sequence[int] = KS,
-                        batch: int = 250) -> np.ndarray:
+                        batch: int = 250, mesh=None) -> np.ndarray:
     """:func:`flipped_by_k` with random style coordinates instead of AttFind's (per image,
     :func:`random_attributes`).
 
@@ -123,7 +125,7 @@ def flipped_by_k_random(render: Callable, classify: Callable, flat_styles, label
     out = np.zeros((len(ks), len(labels)), bool)
     for i, k in enumerate(ks):
         changed = np.asarray(apply_per_image(flat_styles, d[:, :k], c[:, :k], smin, smax, shift))
-        out[i] = batched(fn, changed, batch) != labels
+        out[i] = batched(fn, changed, batch, mesh) != labels
     return out
 
 
