@@ -58,6 +58,9 @@ class TrainDefs:
     # jax.default_matmul_precision for every phase ('float32', 'tensorfloat32', 'default', ...);
     # None leaves JAX's default (TF32 for float32 convolutions on recent NVIDIA GPUs).
     matmul_precision: str | None = "float32"
+    # Sharding of the latents G renders from (the batch's; set by make_step_fns on a mesh).
+    # Without it z is drawn replicated and every device runs G on the whole global batch.
+    latent_sharding: Any = None
 
 
 def phase_key(key, state, phase_id: int):
@@ -75,6 +78,9 @@ def _latents(defs: TrainDefs, batch, key):
     n = batch["image"].shape[0]
     z = jax.random.normal(kz, (n, defs.G.cfg.z_dim))
     c = batch["c"][jax.random.permutation(kc, n)]
+    if defs.latent_sharding is not None:          # split G's work over the batch's devices
+        z = jax.lax.with_sharding_constraint(z, defs.latent_sharding)
+        c = jax.lax.with_sharding_constraint(c, defs.latent_sharding)
     return z, c
 
 
@@ -295,7 +301,10 @@ class _WithPrecision:
 def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
                   replicated=None) -> StepFns:
     """Jit every phase with donation of the state (and shardings when given), traced and
-    run under ``defs.matmul_precision``."""
+    run under ``defs.matmul_precision``. With a ``batch_sharding`` the latents are drawn
+    with it too (``defs.latent_sharding``), so G's phases are data parallel."""
+    if batch_sharding is not None:
+        defs = dataclasses.replace(defs, latent_sharding=batch_sharding)
     def jit(fn):
         f = lambda s, b, k: fn(defs, s, b, k)  # noqa: E731
         if state_shardings is None:
