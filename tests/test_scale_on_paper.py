@@ -55,7 +55,8 @@ def test_training_phase_memory_and_collectives(tmp_path):
     """Tiny preset, batch 8 on 8 devices: per-device argument bytes equal the state's shard
     bytes under the rule table (plus one image where the phase reads the reals); fsdp=8
     shrinks them; both data-parallel phases all-reduce at least their network's gradient
-    (Gmain too: its latents are split over the devices like the batch)."""
+    (Gmain too: its latents are split over the devices like the batch), and fsdp=8 adds only
+    the gathering of the weights."""
     js = tmp_path / "scale.json"
     _run(["benchmarks/scale_on_paper.py", "--config", "tiny", "--devices", "8", "--fsdp", "1,8",
           "--phases", "g_main,d_main", "--json", str(js), "batch_size=8", "D.mbstd_group_size=1",
@@ -74,3 +75,11 @@ def test_training_phase_memory_and_collectives(tmp_path):
         c = r1["phases"][phase]["collectives"]
         assert c["all-reduce"] >= r1["params"][net], (phase, c, r1["params"])
         assert c["all-gather"] == 0, (phase, c)
+    # fsdp=8 is ZeRO-3 style: the same gradient all-reduces as data parallelism plus one
+    # all-gather of each device's weight shards, and no activation traffic.
+    shards = (r1["params"]["G"] + r1["params"]["D"]) / 8
+    for phase in ("g_main", "d_main"):
+        c1, c8 = r1["phases"][phase]["collectives"], r8["phases"][phase]["collectives"]
+        assert c8["all-reduce"] <= 1.05 * c1["all-reduce"], (phase, c1, c8)
+        assert 0.5 * shards <= c8["all-gather"] <= 1.05 * shards, (phase, c8, shards)
+        assert r8["phases"][phase]["temp"] <= 1.5 * r1["phases"][phase]["temp"], (phase, r1, r8)
