@@ -151,6 +151,7 @@ def profile(args) -> dict:
         rec["ms"] = statistics.median(wall) * 1e3
         rec["cpu_ms"] = statistics.median(cpu) * 1e3
         rec["gflops_per_s"] = rec["gflop"] / (rec["ms"] / 1e3)
+        rec["gflops_per_cpu_s"] = rec["gflop"] / max(rec["cpu_ms"] / 1e3, 1e-9)
         if args.trace:
             holder = {"state": state}
 
@@ -180,10 +181,10 @@ def print_report(out: dict, args) -> None:
     print(f"\njax {out['jax']} ({out['backend']}), R={args.res} batch={args.batch} channel_base="
           f"{args.channel_base} channel_max={args.channel_max} augment={args.augment}; "
           f"{out['load_start']} at start, {out['load_end']} at end")
-    print(f"{'phase':>6} {'wall ms':>9} {'cpu ms':>9} {'GFLOP':>8} {'GFLOP/s':>8} {'GB accessed':>11}")
+    print(f"{'phase':>6} {'wall ms':>9} {'cpu ms':>9} {'GFLOP':>8} {'GFLOP/s':>8} {'/cpu-s':>7} {'GB accessed':>11}")
     for label, r in out["phases"].items():
         print(f"{label:>6} {r['ms']:9.1f} {r['cpu_ms']:9.1f} {r['gflop']:8.2f} {r['gflops_per_s']:8.1f} "
-              f"{r['gbytes']:11.3f}")
+              f"{r['gflops_per_cpu_s']:7.1f} {r['gbytes']:11.3f}")
     for label, r in out["phases"].items():
         if "top" not in r:
             continue
