@@ -74,6 +74,26 @@ def phase_table(fns, state, batch, key, repeats: int) -> dict[str, dict]:
     return out, state
 
 
+def setup(args):
+    """The benchmark run of ``args`` (res, batch, channel_base, channel_max, augment, bf16,
+    precision): ``(defs, state, fns, batch, key)`` with a fixed uniform batch."""
+    fp16 = 4 if args.bf16 else 0
+    cfg = load_config("base", [
+        f"batch_size={args.batch}", "G.mapping_layers=8", f"G.channel_base={args.channel_base}",
+        f"G.channel_max={args.channel_max}", f"D.channel_base={args.channel_base}",
+        f"D.channel_max={args.channel_max}", f"augment.mode={args.augment}",
+        f"G.num_fp16_res={fp16}", f"D.num_fp16_res={fp16}", "run.allow_low_precision_on_cpu=True",
+        f"run.matmul_precision={args.precision}"]
+        + (["G.conv_clamp=256.0", "D.conv_clamp=256.0"] if fp16 else []))
+    defs, state = build_run(cfg, dict(resolution=args.res, channels=3, num_classes=0))
+    fns = make_step_fns(defs)
+    rng = np.random.default_rng(0)
+    batch = {"image": jax.device_put(rng.uniform(-1, 1, (args.batch, args.res, args.res, 3)).astype(np.float32)),
+             "c": jax.device_put(np.zeros((args.batch, 0), np.float32))}
+    key = jax.random.key(0)
+    return defs, state, fns, batch, key
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", type=int, default=32)
@@ -94,20 +114,7 @@ def main():
     args = ap.parse_args()
     official = [run_official(args)] if args.official else []
 
-    fp16 = 4 if args.bf16 else 0
-    cfg = load_config("base", [
-        f"batch_size={args.batch}", "G.mapping_layers=8", f"G.channel_base={args.channel_base}",
-        f"G.channel_max={args.channel_max}", f"D.channel_base={args.channel_base}",
-        f"D.channel_max={args.channel_max}", f"augment.mode={args.augment}",
-        f"G.num_fp16_res={fp16}", f"D.num_fp16_res={fp16}", "run.allow_low_precision_on_cpu=True",
-        f"run.matmul_precision={args.precision}"]
-        + (["G.conv_clamp=256.0", "D.conv_clamp=256.0"] if fp16 else []))
-    defs, state = build_run(cfg, dict(resolution=args.res, channels=3, num_classes=0))
-    fns = make_step_fns(defs)
-    rng = np.random.default_rng(0)
-    batch = {"image": jax.device_put(rng.uniform(-1, 1, (args.batch, args.res, args.res, 3)).astype(np.float32)),
-             "c": jax.device_put(np.zeros((args.batch, 0), np.float32))}
-    key = jax.random.key(0)
+    defs, state, fns, batch, key = setup(args)
     load_before = load_average()
     t0 = time.time()
     state, m = train_step(fns, defs, state, batch, key, 0)      # compiles all four phases

@@ -23,6 +23,13 @@ def test_dilated_conv2d_grads(h, pad, dil, k):
     b = jax.grad(lambda x, w: jnp.sin(dilated_conv2d(x, w, pad, dil)).sum(), (0, 1))(x, w)
     for u, v in zip(a, b):
         np.testing.assert_allclose(v, u, rtol=1e-5, atol=1e-4)
+    # Path-length-style second order (the input gradient is a strided_conv2d): d/dw and
+    # d/dx of ||d/dx <f, y>||^2, and of a weighted input gradient.
+    y = jax.random.normal(jax.random.key(2), ref(x, w).shape)
+    pl = lambda conv: jax.grad(lambda x, w: (jax.grad(lambda xx: (conv(xx, w) * y).sum())(x) ** 2).sum() +  # noqa: E731
+                               jnp.sin(jax.grad(lambda xx: jnp.sin(conv(xx, w)).sum())(x)).sum(), (0, 1))(x, w)
+    for u, v in zip(pl(ref), pl(lambda x, w: dilated_conv2d(x, w, pad, dil))):
+        np.testing.assert_allclose(v, u, rtol=1e-5, atol=1e-5 * float(jnp.abs(u).max()))
 
 
 @pytest.mark.parametrize("h,k,s", [(9, 3, 2), (10, 3, 2), (8, 1, 2), (11, 4, 3)])
@@ -46,3 +53,45 @@ def test_value_from_fast_grad_from_ref():
     ref = lambda x, w: w * x            # noqa: E731
     g = jax.grad(lambda x, w: value_from_fast_grad_from_ref(fast, ref, x, w), (0, 1))(3.0, 2.0)
     assert g == (2.0, 3.0)
+
+
+def test_value_from_fast_grad_from_ref_second_order_uses_ref():
+    """Under a second differentiation the value's outer derivative is ``ref``'s too: ``fast``
+    here has the right value but zero derivative, so autodiff of it would give 2xw."""
+    fast = lambda x, w: jax.lax.stop_gradient(x * w)   # noqa: E731
+    ref = lambda x, w: x * w                            # noqa: E731
+    F = lambda x, w: value_from_fast_grad_from_ref(fast, ref, x, w)  # noqa: E731
+    x, w = 3.0, 2.0
+    assert jax.grad(lambda x: F(x, w) ** 2)(x) == 2 * x * w * w
+    # d/dw of d/dx F(x, w)^2 = d/dw 2 x w^2 = 4 x w
+    assert jax.grad(lambda w: jax.grad(lambda x: F(x, w) ** 2)(x))(w) == 4 * x * w
+    assert jax.grad(lambda x: jax.grad(lambda x: F(x, w) ** 2)(x))(x) == 2 * w * w
+
+
+def test_upsampling_conv_second_order_equals_reference():
+    """The CPU polyphase up-sampling convolution: path-length-style second-order gradients
+    (through a style gradient, which reads the convolution's value) equal the GPU/TPU path's
+    (input-dilated convolution, plain autodiff)."""
+    from jaxgan.ops import conv as conv_mod
+    f = np.array([1, 3, 3, 1], np.float32) / 8
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
+    w = jax.random.normal(jax.random.key(1), (3, 3, 4, 5))
+    s = jnp.ones((2, 1, 1, 5))
+
+    def pl(conv):
+        y = jax.random.normal(jax.random.key(2), conv(x, w).shape)
+
+        def loss(x, w):
+            _, vjp = jax.vjp(lambda xx, ss: conv(xx, w) * ss, x, s)
+            gx, gs = vjp(y)
+            return jnp.sum(gx ** 2) + jnp.sum(jnp.sin(gs))
+        return jax.grad(loss, (0, 1))(x, w)
+
+    fast = lambda x, w: conv_mod.conv2d_resample(x, w, f, up=2, padding=1, flip_weight=False)  # noqa: E731
+    assert x.shape[1] * x.shape[2] >= conv_mod._POLYPHASE_MIN_PIXELS
+    # The reference: lhs-dilated convolution then the FIR, plain lax autodiff.
+    ref = lambda x, w: conv_mod.upfirdn2d(lax.conv_general_dilated(   # noqa: E731
+        x, w[::-1, ::-1], (1, 1), ((3, 3), (3, 3)), lhs_dilation=(2, 2), dimension_numbers=DN), f, gain=4)
+    np.testing.assert_allclose(fast(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+    for u, v in zip(pl(ref), pl(fast)):
+        np.testing.assert_allclose(v, u, rtol=1e-4, atol=1e-5 * float(jnp.abs(u).max()))

@@ -87,13 +87,20 @@ def value_from_fast_grad_from_ref(fast, ref, x, w):
     Used where a forward formulation that is fast on a backend (polyphase transposed
     convolution on CPU) differentiates slowly, while an equal formulation built on
     :func:`dilated_conv2d` differentiates fast.
+
+    ``f_fwd`` computes its value by calling ``f`` again rather than ``fast``: under a second
+    differentiation (the path-length regulariser differentiates a VJP of the generator) the
+    outer derivative of that value then takes this same rule, i.e. ``ref``'s gradients,
+    instead of autodiff of ``fast``. Differentiating ``fast`` (the polyphase phases'
+    convolutions) gave XLA:CPU weight-gradient convolutions with a 16x16 window at
+    ~0.5 GFLOP/s: 68% of Greg's time at R=32 (``benchmarks/README.md``).
     """
     @jax.custom_vjp
     def f(x, w):
         return fast(x, w)
 
     def f_fwd(x, w):
-        return fast(x, w), (x, w)
+        return f(x, w), (x, w)
 
     def f_bwd(res, g):
         _, vjp = jax.vjp(ref, *res)

@@ -58,6 +58,23 @@ class TrainDefs:
     # jax.default_matmul_precision for every phase ('float32', 'tensorfloat32', 'default', ...);
     # None leaves JAX's default (TF32 for float32 convolutions on recent NVIDIA GPUs).
     matmul_precision: str | None = "float32"
+    # Sharding of the latents G renders from (the batch's; set by make_step_fns on a mesh).
+    # Without it z is drawn replicated and every device runs G on the whole global batch.
+    latent_sharding: Any = None
+    # Where the phases use G's and D's parameters, they are constrained to this sharding
+    # (replicated; set by make_step_fns when the state has fsdp-split leaves): one all-gather
+    # of the weights per use, and activations stay split by batch (ZeRO-3 style). Without it
+    # XLA carries the weights' channel split into the activations (GiB-sized collectives).
+    param_gather: Any = None
+
+
+def _gather(defs: TrainDefs, tree):
+    """``tree`` constrained to ``defs.param_gather`` (whole on every device), or as is. Applied
+    to the parameters where a phase uses them and to their gradients (which XLA otherwise
+    computes split by channel, with the activations)."""
+    if defs.param_gather is None:
+        return tree
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, defs.param_gather), tree)
 
 
 def phase_key(key, state, phase_id: int):
@@ -75,6 +92,9 @@ def _latents(defs: TrainDefs, batch, key):
     n = batch["image"].shape[0]
     z = jax.random.normal(kz, (n, defs.G.cfg.z_dim))
     c = batch["c"][jax.random.permutation(kc, n)]
+    if defs.latent_sharding is not None:          # split G's work over the batch's devices
+        z = jax.lax.with_sharding_constraint(z, defs.latent_sharding)
+        c = jax.lax.with_sharding_constraint(c, defs.latent_sharding)
     return z, c
 
 
@@ -135,7 +155,8 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
 
     def loss_fn(t):
         p = _g_params(defs, t)
-        loss, (g_vars, _) = losses.g_main_loss(p, state.g, state.d, defs.G, defs.D, z, c, k_loss,
+        loss, (g_vars, _) = losses.g_main_loss(p, state.g, _gather(defs, state.d), defs.G, defs.D,
+                                               z, c, k_loss,
                                                cfg=defs.loss, augment=defs.augment,
                                                p=state.ada.p, style_cond=sc)
         pl_mean = state.pl_mean
@@ -151,8 +172,9 @@ def g_main(defs: TrainDefs, state: TrainState, batch, key):
         return loss, (g_vars["buffers"], pl_mean, extra)
 
     tree = _g_tree(defs, state)
-    (loss, (buffers, pl_mean, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
-    state = _g_apply(defs, state, grads, tree, buffers)._replace(pl_mean=pl_mean)
+    (loss, (buffers, pl_mean, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        _gather(defs, tree))
+    state = _g_apply(defs, state, _gather(defs, grads), tree, buffers)._replace(pl_mean=pl_mean)
     return state, {"loss/G/main": loss, **extra}
 
 
@@ -170,8 +192,9 @@ def g_reg(defs: TrainDefs, state: TrainState, batch, key):
         return loss, (g_vars["buffers"], pl_mean, lengths)
 
     tree = _g_tree(defs, state)
-    (loss, (buffers, pl_mean, lengths)), grads = jax.value_and_grad(loss_fn, has_aux=True)(tree)
-    state = _g_apply(defs, state, grads, tree, buffers)._replace(pl_mean=pl_mean)
+    (loss, (buffers, pl_mean, lengths)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        _gather(defs, tree))
+    state = _g_apply(defs, state, _gather(defs, grads), tree, buffers)._replace(pl_mean=pl_mean)
     return state, {"loss/G/pl": loss, "pl/lengths": jnp.mean(lengths), "pl/mean": pl_mean}
 
 
@@ -187,7 +210,7 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key, fakes: Callable | Non
     k_lat, k_loss, k_r1 = jax.random.split(key, 3)
     both = defs.d_reg_interval is None and defs.loss.r1_gamma != 0
 
-    g_vars = {**state.g, "params": _g_params(defs, _g_tree(defs, state))}
+    g_vars = {**state.g, "params": _gather(defs, _g_params(defs, _g_tree(defs, state)))}
     z = c = sc = fake = None
     if fakes is not None:
         fake = fakes(defs, state, g_vars, batch["image"])
@@ -206,8 +229,8 @@ def d_main(defs: TrainDefs, state: TrainState, batch, key, fakes: Callable | Non
         return loss, (g_vars_new["buffers"], real_logits, gen_logits)
 
     (loss, (buffers, real_logits, gen_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.d["params"])
-    updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
+        _gather(defs, state.d["params"]))
+    updates, d_opt = defs.d_tx.update(_gather(defs, grads), state.d_opt, state.d["params"])
     buffers = _g_buffers(defs, state, buffers)
     state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
                            d_opt=d_opt, g={**state.g, "buffers": buffers})
@@ -225,8 +248,9 @@ def d_reg(defs: TrainDefs, state: TrainState, batch, key):
         return losses.d_r1_loss(p, state.d, defs.D, batch["image"], batch["c"], key, cfg=defs.loss,
                                 augment=defs.augment, p=state.ada.p, gain=gain)
 
-    (loss, (real_logits, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d["params"])
-    updates, d_opt = defs.d_tx.update(grads, state.d_opt, state.d["params"])
+    (loss, (real_logits, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        _gather(defs, state.d["params"]))
+    updates, d_opt = defs.d_tx.update(_gather(defs, grads), state.d_opt, state.d["params"])
     state = state._replace(d={**state.d, "params": optax.apply_updates(state.d["params"], updates)},
                            d_opt=d_opt)
     state = state._replace(ada=ada_accumulate(state.ada, real_logits))
@@ -295,7 +319,13 @@ class _WithPrecision:
 def make_step_fns(defs: TrainDefs, state_shardings=None, batch_sharding=None,
                   replicated=None) -> StepFns:
     """Jit every phase with donation of the state (and shardings when given), traced and
-    run under ``defs.matmul_precision``."""
+    run under ``defs.matmul_precision``. With a ``batch_sharding`` the latents are drawn
+    with it too (``defs.latent_sharding``), so G's phases are data parallel."""
+    if batch_sharding is not None:
+        defs = dataclasses.replace(defs, latent_sharding=batch_sharding)
+    if replicated is not None and state_shardings is not None and any(
+            s.spec != replicated.spec for s in jax.tree.leaves(state_shardings)):
+        defs = dataclasses.replace(defs, param_gather=replicated)
     def jit(fn):
         f = lambda s, b, k: fn(defs, s, b, k)  # noqa: E731
         if state_shardings is None:
