@@ -95,3 +95,26 @@ def test_upsampling_conv_second_order_equals_reference():
     np.testing.assert_allclose(fast(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
     for u, v in zip(pl(ref), pl(fast)):
         np.testing.assert_allclose(v, u, rtol=1e-4, atol=1e-5 * float(jnp.abs(u).max()))
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 6, 3), (3, 4, 4, 8)])
+def test_conv2d_1x1_matrix_product_first_and_second_order(shape):
+    """A 1x1 stride-1 conv2d is a 2-D matrix product: lax's convolution's value, gradients
+    and R1-style second order; the 4-D dot it replaced: the value bit for bit, the gradients
+    up to float reassociation."""
+    from jaxgan.ops.conv import conv2d
+    x = jax.random.normal(jax.random.key(0), shape)
+    w = jax.random.normal(jax.random.key(1), (1, 1, shape[-1], 5))
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=DN)  # noqa: E731
+    dot4 = lambda x, w: lax.dot_general(x, w[0, 0], (((3,), (0,)), ((), ())))  # noqa: E731
+    np.testing.assert_allclose(conv2d(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+    grads = [jax.grad(lambda x, w: jnp.sin(f(x, w)).sum(), (0, 1))(x, w)
+             for f in (ref, conv2d, dot4)]
+    for u, v in zip(grads[0], grads[1]):
+        np.testing.assert_allclose(v, u, rtol=1e-5, atol=1e-4)
+    for u, v in zip(grads[2], grads[1]):
+        np.testing.assert_allclose(v, u, rtol=1e-6, atol=1e-6 * float(jnp.abs(u).max()))
+    np.testing.assert_array_equal(np.asarray(conv2d(x, w)), np.asarray(dot4(x, w)))
+    r1 = lambda conv: jax.grad(lambda w: (jax.grad(lambda x: jnp.sin(conv(x, w)).sum())(x) ** 2).sum())(w)  # noqa: E731
+    c, d = r1(ref), r1(conv2d)
+    np.testing.assert_allclose(d, c, rtol=1e-5, atol=1e-5 * float(jnp.abs(c).max()))

