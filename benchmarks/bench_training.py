@@ -94,19 +94,24 @@ def setup(args):
     return defs, state, fns, batch, key
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_config_arguments(ap: argparse.ArgumentParser) -> None:
+    """The benchmark configuration's options, read by :func:`setup`."""
     ap.add_argument("--res", type=int, default=32)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--channel-base", type=int, default=16384)
     ap.add_argument("--channel-max", type=int, default=256)
-    ap.add_argument("--iters", type=int, default=16, help="timed iterations (multiple of 16)")
-    ap.add_argument("--phase-repeats", type=int, default=3, help="timed calls per phase (0: no phase table)")
     ap.add_argument("--augment", default="noaug", choices=["noaug", "ada"])
     ap.add_argument("--bf16", action="store_true", help="num_fp16_res=4 with conv_clamp=256")
     ap.add_argument("--precision", default="float32",
                     help="run.matmul_precision of the float32 layers: float32 (the official "
                          "allow_tf32=False) or tensorfloat32 (GPU only)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(ap)
+    ap.add_argument("--iters", type=int, default=16, help="timed iterations (multiple of 16)")
+    ap.add_argument("--phase-repeats", type=int, default=3, help="timed calls per phase (0: no phase table)")
     ap.add_argument("--official", default=None,
                     help="checkout of NVlabs/stylegan2-ada-pytorch: time it before and after jaxgan")
     ap.add_argument("--official-python", default="python3",

@@ -29,7 +29,7 @@ import time
 
 import jax
 
-from bench_training import load_average, setup  # noqa: E402 - the script beside this one
+from bench_training import add_config_arguments, load_average, setup  # noqa: E402 - the script beside this one
 
 PHASES = (("g_main", "Gmain"), ("g_reg", "Greg"), ("d_main", "Dmain"), ("d_reg", "Dreg"),
           ("finish", "EMA"))
@@ -197,13 +197,7 @@ def print_report(out: dict, args) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--res", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--channel-base", type=int, default=16384)
-    ap.add_argument("--channel-max", type=int, default=256)
-    ap.add_argument("--augment", default="noaug", choices=["noaug", "ada"])
-    ap.add_argument("--bf16", action="store_true", help="num_fp16_res=4 with conv_clamp=256")
-    ap.add_argument("--precision", default="float32")
+    add_config_arguments(ap)
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per phase (median)")
     ap.add_argument("--top", type=int, default=10, help="ops listed per phase")
     ap.add_argument("--no-trace", dest="trace", action="store_false", help="skip the profiler trace")
