@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import assets, model
-from jaxgan.errors import OutputExistsError, WrongKindError
+from jaxgan.errors import OutputExistsError, WrongKindError, one_line, quiet_abandoned_reads
 from jaxgan.nets.configs import (DiscriminatorConfig, EncoderConfig, GeneratorConfig,
                                  config_from_json)
 import orbax.checkpoint as ocp
@@ -360,8 +360,13 @@ def load_network(path, net: str | None = None):
     if problems:
         raise CheckpointError(f"variables in {vdir} do not fit {ckpt / ARCH_FILE}: "
                               + "; ".join(problems))
-    with _local_checkpointer() as ckptr:
-        restored = ckptr.restore(vdir)
+    try:
+        with _local_checkpointer() as ckptr:
+            restored = ckptr.restore(vdir)
+    except Exception as e:  # noqa: BLE001 - truncated or zeroed array data
+        quiet_abandoned_reads()
+        raise CheckpointError(f"cannot read variables in {vdir} (damaged?): "
+                              f"{one_line(e)[:300]}") from None
     flat = _paths(restored)
     leaves = [jnp.asarray(flat[k]) for k in want]
     variables = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(target), leaves)

@@ -11,6 +11,7 @@ This module imports nothing from jaxgan: every layer may raise these.
 from __future__ import annotations
 
 import pickle
+import sys
 
 
 class UserError(Exception):
@@ -62,3 +63,40 @@ USER_ERRORS = (UserError, ValueError, OSError, ImportError, pickle.UnpicklingErr
 def one_line(e: BaseException) -> str:
     """The message of ``e`` on one line (whitespace runs collapsed), or its type name."""
     return " ".join(str(e).split()) or type(e).__name__
+
+
+def _is_abandoned_read_report(unraisable) -> bool:
+    """Whether an unraisable-exception report is a storage read finishing after its
+    caller gave up: TensorStore completing a read for an asyncio event loop that orbax
+    already closed, because another read of the same restore failed first."""
+    exc, tb = unraisable.exc_value, unraisable.exc_traceback
+    if not isinstance(exc, RuntimeError) or str(exc) != "Event loop is closed":
+        return False
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "call_soon_threadsafe":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def quiet_abandoned_reads() -> None:
+    """Stop the reports of reads abandoned by a failed checkpoint restore.
+
+    When orbax fails to restore a damaged checkpoint it closes its event loop while
+    TensorStore still has reads of the other arrays in flight; each finishing read then
+    reports ``RuntimeError: Event loop is closed`` through :data:`sys.unraisablehook`,
+    printing tracebacks after the one line that explains the damage, at any later time.
+    Call this once a restore has failed and been reported: it wraps the current hook so
+    that exactly those reports are dropped and every other one still reaches it. Calling
+    it again does nothing.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_jaxgan_quiet_abandoned_reads", False):
+        return
+
+    def hook(unraisable):
+        if not _is_abandoned_read_report(unraisable):
+            previous(unraisable)
+
+    hook._jaxgan_quiet_abandoned_reads = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook

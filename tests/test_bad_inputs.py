@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,8 @@ CASES = [
          "is a file, not a checkpoint directory", keep=("user.txt",)),
     Case("generate-arch-json-broken", "jaxgan", ["generate", "--ckpt", "{w}/badarch", "--seeds",
          "0"], "not valid JSON", keep=("badarch/arch.json",)),
+    Case("generate-ckpt-damaged-data", "jaxgan", ["generate", "--ckpt", "{w}/ck_damaged",
+         "--seeds", "0", "--outdir", "{w}/o10"], "cannot read variables", absent=("o10",)),
     Case("generate-z-file-no-z", "jaxgan", [*G, "--z-file", "{w}/w_ok.npz"], "no 'z' array"),
     Case("generate-z-file-not-npz", "jaxgan", [*G, "--z-file", "{w}/user.txt"],
          "not an .npz", keep=("user.txt",)),
@@ -194,6 +197,9 @@ def _workspace(w: Path) -> Path:
     v = jax.tree.map(lambda s: 0.5 * rng.standard_normal(s.shape).astype(s.dtype),
                      model.variables_shape(g))
     ck = save_network(w / "ck", g, v)
+    damaged = Path(shutil.copytree(ck, w / "ck_damaged"))     # array data cut in half
+    data = max((damaged / "variables").rglob("d/*"), key=lambda p: p.stat().st_size)
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     (w / "user.txt").write_text("the user's notes\n")
     (w / "badarch").mkdir()
     (w / "badarch" / "arch.json").write_text("{not json")

@@ -19,7 +19,7 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from jaxgan.errors import CheckpointDamagedError, one_line
+from jaxgan.errors import CheckpointDamagedError, one_line, quiet_abandoned_reads
 
 
 #: State fields never written to checkpoints: frozen networks (a classifier, LPIPS weights)
@@ -169,6 +169,7 @@ class TrainCheckpointer:
                 if apply_data is not None:
                     apply_data(data_state)
             except Exception as e:  # noqa: BLE001 - orbax/tensorstore/json raise many types
+                quiet_abandoned_reads()     # reads of the other arrays still finishing
                 damaged.append(step)
                 log(f"warning: checkpoint step {step} in {self.directory} is damaged "
                     f"({type(e).__name__}: {one_line(e)[:200]}); trying the previous one")
