@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxgan.ops.conv_grad import (dilated_conv2d, strided_conv2d,
+from jaxgan.ops.conv_grad import (dilated_conv2d, strided_conv2d, strided_conv2d_taps,
                                   value_from_fast_grad_from_ref)
 from jaxgan.ops.upfirdn2d import _parse_padding, filter_size, upfirdn2d
 
@@ -72,6 +72,8 @@ def conv2d(x, w, stride: int = 1, padding=((0, 0), (0, 0)), groups: int = 1,
         return _conv3x3_winograd(x, w)
     if (stride > 1 and groups == 1 and tuple(lhs_dilation) == (1, 1)
             and not isinstance(padding, str) and all(int(p) == 0 for pair in padding for p in pair)):
+        if _on_cpu() and x.dtype == jnp.float32:
+            return strided_conv2d_taps(x, w, int(stride))   # per-tap matrix products
         return strided_conv2d(x, w, int(stride))   # fast first- and second-order gradients
     if (tuple(lhs_dilation) != (1, 1) and groups == 1 and stride == 1
             and not isinstance(padding, str) and all(int(p) >= 0 for pair in padding for p in pair)):
