@@ -360,11 +360,11 @@ def load_network(path, net: str | None = None):
     if problems:
         raise CheckpointError(f"variables in {vdir} do not fit {ckpt / ARCH_FILE}: "
                               + "; ".join(problems))
+    quiet_abandoned_reads()     # a damaged array: the other reads finish after the loop closed
     try:
         with _local_checkpointer() as ckptr:
             restored = ckptr.restore(vdir)
     except Exception as e:  # noqa: BLE001 - truncated or zeroed array data
-        quiet_abandoned_reads()
         raise CheckpointError(f"cannot read variables in {vdir} (damaged?): "
                               f"{one_line(e)[:300]}") from None
     flat = _paths(restored)

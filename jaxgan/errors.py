@@ -85,10 +85,11 @@ def quiet_abandoned_reads() -> None:
     When orbax fails to restore a damaged checkpoint it closes its event loop while
     TensorStore still has reads of the other arrays in flight; each finishing read then
     reports ``RuntimeError: Event loop is closed`` through :data:`sys.unraisablehook`,
-    printing tracebacks after the one line that explains the damage, at any later time.
-    Call this once a restore has failed and been reported: it wraps the current hook so
-    that exactly those reports are dropped and every other one still reaches it. Calling
-    it again does nothing.
+    printing tracebacks after the one line that explains the damage, at any later time --
+    including before the failure itself reaches the caller (the loop closes in orbax's
+    thread while the caller still waits). Call this *before* a restore that may fail: it
+    wraps the current hook so that exactly those reports are dropped and every other one
+    still reaches it. Calling it again does nothing.
     """
     previous = sys.unraisablehook
     if getattr(previous, "_jaxgan_quiet_abandoned_reads", False):

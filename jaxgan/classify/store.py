@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 
 from jaxgan import assets
 from jaxgan.checkpoint import write_dir_atomic
+from jaxgan.errors import quiet_abandoned_reads
 from jaxgan.nets.classifier import Classifier, init_classifier
 from jaxgan.nets.configs import ClassifierConfig, SegmenterConfig, config_from_json
 from jaxgan.nets.segmenter import Segmenter, init_segmenter
@@ -82,6 +83,7 @@ def load_model(path):
     module = build_module(cfg)
     init = init_classifier if isinstance(cfg, ClassifierConfig) else init_segmenter
     target = jax.eval_shape(lambda: init(cfg, jax.random.key(0))[1])
+    quiet_abandoned_reads()     # a damaged array: the other reads finish after the loop closed
     with ocp.StandardCheckpointer() as ckptr:
         variables = ckptr.restore(path / PARAMS_DIR, target)
     return module, jax.tree.map(jnp.asarray, variables)

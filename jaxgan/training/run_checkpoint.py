@@ -131,6 +131,7 @@ class TrainCheckpointer:
             config rather than stored) are put into the result.
         """
         target = saved_fields(abstract_state)
+        quiet_abandoned_reads()     # a damaged array: the other reads finish after the loop closed
         out = self._mngr.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(target),
             data=ocp.args.JsonRestore(),
@@ -169,7 +170,6 @@ class TrainCheckpointer:
                 if apply_data is not None:
                     apply_data(data_state)
             except Exception as e:  # noqa: BLE001 - orbax/tensorstore/json raise many types
-                quiet_abandoned_reads()     # reads of the other arrays still finishing
                 damaged.append(step)
                 log(f"warning: checkpoint step {step} in {self.directory} is damaged "
                     f"({type(e).__name__}: {one_line(e)[:200]}); trying the previous one")
