@@ -138,13 +138,14 @@ def make_attfind_model(G, g_vars, classifier_fn: Callable, layout: StyleLayout) 
     """Bind a (conditioned) generator and a classifier ``images -> logits`` into an
     :class:`AttFindModel` (const noise, as the notebook's ``randomize_noise=False``).
 
-    Both are jitted (the generator's variables an argument, not constants baked into the
-    program): called eagerly, e.g. for a report's strips and counterfactuals, they run as
-    one compiled program per batch shape instead of op by op (which compiled ~980 small
-    programs for one ``explain report``); inside a caller's ``jit`` they are inlined."""
+    Both are jitted: called eagerly, e.g. for a report's strips and counterfactuals, they
+    run as one compiled program per batch shape instead of op by op (which compiled ~980
+    small programs for one ``explain report``); inside a caller's ``jit`` they are inlined.
+    The generator's variables are an argument of its program (not constants baked into
+    it); ``classifier_fn`` is jitted as given."""
+    @jax.jit
     def synth(gv, flat):
         return model.synthesize(G, gv, styles=unflatten_styles(flat, layout), noise_mode="const")
-    synth = jax.jit(synth)
 
     def render(flat):
         return synth(g_vars, flat)
